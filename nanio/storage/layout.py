@@ -1,0 +1,353 @@
+"""
+Where everything lives on disk: the only module that spells nanio's paths.
+
+::
+
+    <root>/<bucket>/<key path>               object bytes, exactly as uploaded
+    <root>/<bucket>/.nanio-meta/<key>.json   sidecar of the object <key>
+    <root>/<bucket>/.nanio-meta/<dir>/.json  sidecar of the folder marker "<dir>/"
+    <root>/.nanio/tmp/                       temp files of uploads in progress
+    <root>/.nanio/buckets/<bucket>.json      bucket records
+    <root>/.nanio/locks/                     empty files that writers flock
+
+One formula places every sidecar: a key splits into directory names and a
+leaf (``b""`` for a folder marker); the sidecar is ``leaf + ".json"`` in the
+same directories under ``.nanio-meta``.
+
+Names are bytes (the UTF-8 of the key) opened one component at a time
+relative to a directory descriptor with ``O_NOFOLLOW``: a symlink anywhere
+below the root is never followed, and ``split_key`` never yields ``.``,
+``..`` or an empty name, so nothing resolves outside the bucket.
+
+This module owns the descriptors of the store's fixed directories
+(``StoreRoot``) and the walks through directory chains.  It does not read
+or write object bytes or metadata.  No Twisted imports here.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+from typing import TYPE_CHECKING
+
+from nanio.errors import KeyConflict, NoSuchBucket, NoSuchKey
+from nanio.storage.faults import os_error
+
+if TYPE_CHECKING:
+    from nanio.storage.metadata import SidecarCache
+
+#: The sidecar tree at the top of every bucket (never a key: keys.py refuses
+#: the reserved ``.nanio`` prefix, ``split_key`` refuses this name too).
+META_DIR = b".nanio-meta"
+#: nanio's own area beside the buckets (bucket names never start with ".").
+INTERNAL_DIR = ".nanio"
+TMP_DIR = "tmp"
+BUCKETS_DIR = "buckets"
+LOCKS_DIR = "locks"
+#: Appended to a leaf to name its sidecar; alone, it is a marker's sidecar.
+SIDECAR_SUFFIX = b".json"
+#: Appended to a bucket name to name its record.
+RECORD_SUFFIX = ".json"
+
+#: Opening a directory component: never through a symlink.
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Opening a file to read: never through a symlink, and never blocking on a
+#: FIFO someone dropped into a bucket (O_NONBLOCK is a no-op on regular files).
+FILE_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+#: Creating a temp file: a fresh name that nobody else can be using.
+TEMP_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Mode of new files and directories, before the process umask.
+FILE_MODE = 0o666
+DIR_MODE = 0o777
+
+#: errno values that, on the way to an object, mean "there is no such thing":
+#: a missing name, a file where a directory was expected, a symlink refused
+#: by O_NOFOLLOW, a name longer than the file system allows.
+MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+
+#: errno values that, on the way to write an object, mean a name is taken by
+#: something of the other kind (a file where a directory is needed, a
+#: symlink, a non-empty directory where the file should go).
+CONFLICT_ERRNOS = frozenset(
+    {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ELOOP, errno.ENOTEMPTY}
+)
+
+#: A key split for the file system: its directory names and its leaf.
+KeyPath = tuple[tuple[bytes, ...], bytes]
+
+_BAD_SEGMENTS = (b"", b".", b"..")
+
+
+class StoreRoot:
+    """The store's fixed directories, opened once; shared by every thread."""
+
+    __slots__ = (
+        "path",
+        "fd",
+        "tmp_fd",
+        "buckets_fd",
+        "locks_fd",
+        "fsync",
+        "exact_mtime",
+        "sidecars",
+    )
+
+    def __init__(self, path: str, *, fsync: bool) -> None:
+        # metadata.py builds on this module; only the instance needs it.
+        from nanio.storage.metadata import SIDECAR_CACHE_ENTRIES, SidecarCache
+
+        #: Absolute path of the data directory (for messages to the operator only).
+        self.path = path
+        self.fsync = fsync
+        self.sidecars: SidecarCache
+        #: Decoded sidecars, shared by readers and listings.
+        self.sidecars = SidecarCache(SIDECAR_CACHE_ENTRIES)
+        os.makedirs(path, exist_ok=True)
+        # The root itself may be a symlink (an operator's choice); nothing
+        # below it is followed.
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            internal = make_dir(self.fd, INTERNAL_DIR)
+            try:
+                self.tmp_fd = make_dir(internal, TMP_DIR)
+                self.buckets_fd = make_dir(internal, BUCKETS_DIR)
+                self.locks_fd = make_dir(internal, LOCKS_DIR)
+            finally:
+                os.close(internal)
+            #: Whether this file system keeps the nanosecond mtimes nanio
+            #: stamps on objects (see ``metadata.describes``).
+            self.exact_mtime = _keeps_exact_mtime(self.tmp_fd)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the directory descriptors (idempotent)."""
+        for name in ("locks_fd", "buckets_fd", "tmp_fd", "fd"):
+            fd = getattr(self, name, -1)
+            if fd >= 0:
+                setattr(self, name, -1)
+                os.close(fd)
+
+    def open_bucket(self, bucket: str) -> int:
+        """Open a bucket's directory; raise ``NoSuchBucket`` unless it is a real directory."""
+        # Bucket names are checked by nanio.s3.keys before they get here;
+        # this only keeps a stray name from reaching nanio's own ".nanio"
+        # or leaving the root.
+        if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
+            raise no_such_bucket(bucket)
+        try:
+            return os.open(bucket, DIR_FLAGS, dir_fd=self.fd)
+        except OSError as e:
+            if e.errno in MISSING_ERRNOS:
+                raise no_such_bucket(bucket) from None
+            raise os_error(e) from e
+
+    def record_name(self, bucket: str) -> str:
+        """The file name of a bucket's record in ``.nanio/buckets``."""
+        return bucket + RECORD_SUFFIX
+
+
+def split_key(key: str) -> KeyPath | None:
+    """Split a key into (directory names, leaf) as bytes; None if it cannot be a path."""
+    try:
+        raw = key.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    if b"\0" in raw:
+        return None
+    if b"/" not in raw:
+        # The hot path: a key at the top of the bucket.
+        if raw in _BAD_SEGMENTS or raw == META_DIR:
+            return None
+        return (), raw
+    parts = raw.split(b"/")
+    leaf = parts.pop()
+    if leaf in (b".", b".."):
+        return None
+    for part in parts:
+        if part in _BAD_SEGMENTS:
+            return None
+    if parts[0] == META_DIR:
+        return None
+    return tuple(parts), leaf
+
+
+def sidecar_name(leaf: bytes) -> bytes:
+    """The sidecar's file name for a leaf (``b".json"`` for a folder marker)."""
+    return leaf + SIDECAR_SUFFIX
+
+
+def meta_dirs(dirs: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """The directory names, from the bucket, that hold the sidecars of ``dirs``."""
+    return (META_DIR, *dirs)
+
+
+def no_such_bucket(bucket: str) -> NoSuchBucket:
+    """A ``NoSuchBucket`` naming the bucket when it is printable."""
+    return NoSuchBucket(BucketName=bucket) if bucket.isprintable() else NoSuchBucket()
+
+
+def no_such_key(key: str) -> NoSuchKey:
+    """A ``NoSuchKey`` naming the key when it is printable."""
+    return NoSuchKey(Key=key) if key.isprintable() else NoSuchKey()
+
+
+def open_dirs(base_fd: int, names: Sequence[bytes]) -> int:
+    """Open ``base/names...`` without following symlinks; the caller closes it unless it is base_fd."""
+    fd = base_fd
+    try:
+        for name in names:
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+            if fd != base_fd:
+                os.close(fd)
+            fd = child
+    except BaseException:
+        if fd != base_fd:
+            os.close(fd)
+        raise
+    return fd
+
+
+def open_chain(base_fd: int, names: Sequence[bytes]) -> list[int]:
+    """Open each directory of ``base/names...`` in turn, stopping at the first that is missing."""
+    chain: list[int] = []
+    fd = base_fd
+    try:
+        for name in names:
+            try:
+                fd = os.open(name, DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno in MISSING_ERRNOS:
+                    break
+                raise os_error(e) from e
+            chain.append(fd)
+    except BaseException:
+        close_all(chain)
+        raise
+    return chain
+
+
+def close_all(fds: Sequence[int]) -> None:
+    """Close every descriptor in ``fds``."""
+    for fd in fds:
+        os.close(fd)
+
+
+def make_dir(parent_fd: int, name: str | bytes) -> int:
+    """Open the directory ``name`` under ``parent_fd``, creating it if missing."""
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkdir(name, DIR_MODE, dir_fd=parent_fd)
+    except FileExistsError:
+        pass
+    return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+
+
+class ParentVanished(Exception):
+    """A directory on the way was removed by a concurrent delete: start the walk again."""
+
+
+class DirChain:
+    """The directories from a base down to a target, created where missing, kept open.
+
+    A writer needs them open: to create entries relative to them, and to
+    fsync exactly the directories whose entries it changed.
+    """
+
+    __slots__ = ("fds", "first_created")
+
+    def __init__(self, base_fd: int, names: Sequence[bytes]) -> None:
+        #: fds[0] is the base (not owned); fds[i] is the directory names[i - 1].
+        self.fds = [base_fd]
+        #: Index in ``fds`` of the first directory this walk created, if any.
+        self.first_created = 0
+        try:
+            for name in names:
+                self._step(name)
+        except BaseException:
+            self.close()
+            raise
+
+    def _step(self, name: bytes) -> None:
+        """Open (creating if missing) one more directory at the end of the chain."""
+        parent = self.fds[-1]
+        for _ in range(2):
+            try:
+                self.fds.append(os.open(name, DIR_FLAGS, dir_fd=parent))
+                return
+            except OSError as e:
+                if e.errno in CONFLICT_ERRNOS:
+                    # A file or a symlink holds the name of a directory we need.
+                    raise KeyConflict() from None
+                if e.errno != errno.ENOENT:
+                    raise os_error(e) from e
+            try:
+                os.mkdir(name, DIR_MODE, dir_fd=parent)
+            except FileExistsError:
+                continue  # made meanwhile by another writer, or a file: look again
+            except FileNotFoundError:
+                # Our parent was removed (an empty directory, cleaned up by a
+                # concurrent delete) while we held it open.
+                raise ParentVanished() from None
+            except OSError as e:
+                raise os_error(e) from e
+            if not self.first_created:
+                self.first_created = len(self.fds)
+        raise ParentVanished()
+
+    @property
+    def fd(self) -> int:
+        """The target directory."""
+        return self.fds[-1]
+
+    def fsync_changed(self) -> None:
+        """Fsync the target and every directory that gained a new subdirectory."""
+        start = self.first_created - 1 if self.first_created else len(self.fds) - 1
+        for fd in self.fds[start:]:
+            os.fsync(fd)
+
+    def close(self) -> None:
+        """Close the descriptors this chain opened (idempotent)."""
+        fds, self.fds = self.fds, self.fds[:1]
+        for fd in fds[1:]:
+            os.close(fd)
+
+    def __enter__(self) -> DirChain:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def new_temp_name(suffix: str) -> str:
+    """A random file name for ``.nanio/tmp``."""
+    return secrets.token_hex(16) + suffix
+
+
+def _keeps_exact_mtime(tmp_fd: int) -> bool:
+    """Tell whether this file system stores nanosecond mtimes as given."""
+    name = new_temp_name(".probe")
+    fd = os.open(name, TEMP_CREATE_FLAGS, FILE_MODE, dir_fd=tmp_fd)
+    try:
+        # An odd nanosecond count survives only on a file system with
+        # nanosecond timestamps (ext4, XFS, btrfs, tmpfs, ZFS...).
+        probe_ns = (time.time_ns() // 1_000_000_000) * 1_000_000_000 + 123_456_789
+        os.utime(fd, ns=(probe_ns, probe_ns))
+        return os.fstat(fd).st_mtime_ns == probe_ns
+    finally:
+        os.close(fd)
+        os.unlink(name, dir_fd=tmp_fd)

@@ -1,0 +1,604 @@
+"""
+Objects: open, head, commit and delete; one file (or folder marker) per key.
+
+An object ``a/b/c`` is the file ``<bucket>/a/b/c`` plus its sidecar
+``<bucket>/.nanio-meta/a/b/c.json``; a folder marker ``a/b/`` is the
+directory ``<bucket>/a/b/`` plus the sidecar ``.nanio-meta/a/b/.json``.  A
+directory without that sidecar is only a prefix.
+
+Invariants (how readers never see a torn object, nor bytes with another
+version's metadata):
+
+1. Bytes and sidecars enter the tree only by rename from ``.nanio/tmp``
+   (``atomic.py``), so every file in the tree is complete.
+2. A commit stamps the data file (``metadata.py``: its size and nanosecond
+   mtime identify it), writes the sidecar, then, holding the key's lock,
+   renames the sidecar into place and the data file after it.  The data
+   rename is the commit point.  The lock orders concurrent writers of one
+   key, so the last data file renamed is always paired with its own
+   sidecar.
+3. Before those renames the commit has made sure the data file's name is
+   free or a file (an empty leftover directory is removed, a folder marker or
+   a non-empty directory is a ``KeyConflict``), so the data rename cannot
+   fail because of what it replaces; if it fails anyway (the directory was
+   removed meanwhile), its sidecar is taken out again and nothing old was
+   touched.
+4. A reader opens the data file once, with ``O_NOFOLLOW``, fstat's that
+   descriptor and reads the sidecar.  When the sidecar describes the
+   descriptor's file, the two are one version.  Otherwise: if the file was
+   unlinked meanwhile (``st_nlink == 0``: replaced or deleted) it looks
+   again; if the sidecar describes another file, a writer is between its two
+   renames, so it waits on the key's lock (shared) and looks again, once;
+   else the file has no sidecar of its own (dropped in by hand, edited in
+   place) and it serves the bytes it holds with metadata synthesised from
+   fstat of that same descriptor.  The bytes and the metadata served always
+   belong together.
+5. A delete, holding the key's lock, unlinks the data file and then the
+   sidecar.  Empty parent directories go afterwards, each one checked and
+   removed under the lock of the folder-marker key it would be, so it is
+   never a marker and a marker commit (which checks its directory is still
+   linked, under that lock) never lands in a removed directory.  Writers
+   whose directory is removed under them see ENOENT and walk again.
+6. With ``fsync``: the data and the sidecar are fsynced before their
+   renames, and every directory whose entries changed after them, before
+   the call returns.
+
+No Twisted imports here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import stat
+import time
+from types import TracebackType
+
+from nanio.errors import InternalError, InvalidArgument, KeyConflict
+from nanio.s3.keys import validate_key
+from nanio.s3.model import ObjectMeta
+from nanio.storage.atomic import TempFile, create_temp, discard_temp, write_small_temp
+from nanio.storage.faults import os_error
+from nanio.storage.layout import (
+    CONFLICT_ERRNOS,
+    FILE_READ_FLAGS,
+    META_DIR,
+    MISSING_ERRNOS,
+    SIDECAR_SUFFIX,
+    DirChain,
+    ParentVanished,
+    StoreRoot,
+    close_all,
+    meta_dirs,
+    no_such_key,
+    open_chain,
+    open_dirs,
+    sidecar_name,
+    split_key,
+)
+from nanio.storage.locks import bucket_lock, key_lock
+from nanio.storage.metadata import (
+    Sidecar,
+    describes,
+    encode_sidecar,
+    file_identity,
+    read_sidecar,
+    synthesized_meta,
+)
+
+#: A reader looks at most this many times before settling for the bytes it
+#: holds with synthesised metadata (only under a storm of overwrites).
+READ_ATTEMPTS = 3
+#: A writer walks again this many times when concurrent deletes keep
+#: removing the empty directories it is about to use.
+COMMIT_ATTEMPTS = 5
+
+_MARKER_NOT_EMPTY = "A key ending in '/' (a folder marker) must be empty."
+
+
+class OpenObject:
+    """An object opened for reading: a descriptor and the metadata of those very bytes."""
+
+    __slots__ = ("fd", "meta")
+
+    def __init__(self, fd: int, meta: ObjectMeta) -> None:
+        #: Read-only descriptor (use ``os.pread``), or -1 for a folder marker.
+        self.fd = fd
+        self.meta = meta
+
+    def close(self) -> None:
+        """Close the descriptor (idempotent)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self) -> OpenObject:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def open_object(root: StoreRoot, bucket: str, key: str) -> OpenObject:
+    """Open an object: NoSuchBucket, NoSuchKey; the caller closes it."""
+    path = split_key(key)
+    bfd = root.open_bucket(bucket)
+    try:
+        if path is None:
+            raise no_such_key(key)
+        dirs, leaf = path
+        dfd = bfd
+        if dirs:
+            try:
+                dfd = open_dirs(bfd, dirs)
+            except OSError as e:
+                if e.errno in MISSING_ERRNOS:
+                    raise no_such_key(key) from None
+                raise os_error(e) from e
+        try:
+            if not leaf:
+                return OpenObject(-1, _marker_meta(root, bucket, key, bfd, dirs))
+            return _open_file(root, bucket, key, bfd, dfd, dirs, leaf)
+        finally:
+            if dfd != bfd:
+                os.close(dfd)
+    finally:
+        os.close(bfd)
+
+
+def head_object(root: StoreRoot, bucket: str, key: str) -> ObjectMeta:
+    """An object's metadata: NoSuchBucket, NoSuchKey."""
+    opened = open_object(root, bucket, key)
+    opened.close()
+    return opened.meta
+
+
+def _open_file(
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    bfd: int,
+    dfd: int,
+    dirs: tuple[bytes, ...],
+    leaf: bytes,
+) -> OpenObject:
+    """Open the data file ``leaf`` in ``dfd`` and pair it with its own metadata (invariant 4)."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            fd = os.open(leaf, FILE_READ_FLAGS, dir_fd=dfd)
+        except OSError as e:
+            if e.errno in MISSING_ERRNOS:
+                raise no_such_key(key) from None
+            raise os_error(e) from e
+        keep = False
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                # A directory (a prefix or a marker "key/"), a FIFO, a device.
+                raise no_such_key(key)
+            sidecar = _sidecar(root, bucket, key, bfd, dirs, sidecar_name(leaf))
+            if sidecar is not None and describes(sidecar, st, root.exact_mtime):
+                keep = True
+                return OpenObject(fd, sidecar.meta)
+            st = os.fstat(fd)
+            if attempt < READ_ATTEMPTS - 1:
+                if st.st_nlink == 0:
+                    continue  # replaced or deleted since we opened it: look again
+                if sidecar is not None and attempt == 0:
+                    # Maybe a writer between its two renames: wait for it.
+                    with key_lock(root.locks_fd, bucket, key.encode("utf-8"), exclusive=False):
+                        pass
+                    continue
+            keep = True
+            return OpenObject(fd, synthesized_meta(key, st))
+        except OSError as e:
+            raise os_error(e) from e
+        finally:
+            if not keep:
+                os.close(fd)
+    raise InternalError()  # not reached: the last attempt always returns
+
+
+def _marker_meta(root: StoreRoot, bucket: str, key: str, bfd: int, dirs: tuple[bytes, ...]) -> ObjectMeta:
+    """The metadata of the folder marker whose directory ``dirs`` exists; NoSuchKey if it is none."""
+    sidecar = _sidecar(root, bucket, key, bfd, dirs, SIDECAR_SUFFIX)
+    if sidecar is None:
+        raise no_such_key(key)  # a directory without its sidecar is only a prefix
+    meta = sidecar.meta
+    if meta.size != 0:
+        # A marker has no bytes to serve, whatever a hand-edited sidecar says.
+        meta = dataclasses.replace(meta, size=0)
+    return meta
+
+
+def _sidecar(
+    root: StoreRoot, bucket: str, key: str, bfd: int, dirs: tuple[bytes, ...], name: bytes
+) -> Sidecar | None:
+    """The sidecar ``name`` in ``.nanio-meta/<dirs>``, from the cache if unchanged; None if none."""
+    # One stat by path finds out whether the cached copy is still the file
+    # in place.  It is only a lookup: what is read is read by walking with
+    # O_NOFOLLOW, and a cached sidecar read that way has a file identity
+    # no other file can have.
+    try:
+        st = os.stat(b"/".join((META_DIR, *dirs, name)), dir_fd=bfd, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return None
+        raise os_error(e) from e
+    cache = root.sidecars
+    cached = cache.get(bucket, key, file_identity(st))
+    if cached is not None:
+        return cached
+    try:
+        mfd = open_dirs(bfd, meta_dirs(dirs))
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return None
+        raise os_error(e) from e
+    try:
+        sidecar, identity = read_sidecar(mfd, name)
+    finally:
+        os.close(mfd)
+    if sidecar is not None and identity is not None:
+        cache.put(bucket, key, identity, sidecar)
+    return sidecar
+
+
+# -- writing ------------------------------------------------------------------
+
+
+def commit_object(
+    root: StoreRoot, bucket: str, key: str, temp: TempFile, meta: ObjectMeta
+) -> ObjectMeta:
+    """Move a finished upload into place as ``key``; return the metadata as stored."""
+    try:
+        if temp.finished:
+            raise InternalError("The upload was already committed or aborted.")
+        validate_key(key)
+        dirs, leaf = _writable_path(key)
+        if not leaf:
+            if temp.size:
+                raise InvalidArgument(_MARKER_NOT_EMPTY, ArgumentName="key")
+            temp.abort()
+            return _commit_marker(root, bucket, key, dirs, meta)
+        return _commit_file(root, bucket, key, dirs, leaf, temp, meta)
+    except BaseException:
+        temp.abort()
+        raise
+
+
+def put_object_bytes(
+    root: StoreRoot, bucket: str, key: str, data: bytes, meta: ObjectMeta
+) -> ObjectMeta:
+    """Store ``data`` as ``key`` (a key ending in "/" becomes a folder marker)."""
+    if key.endswith("/"):
+        validate_key(key)
+        if data:
+            raise InvalidArgument(_MARKER_NOT_EMPTY, ArgumentName="key")
+        dirs, _ = _writable_path(key)
+        return _commit_marker(root, bucket, key, dirs, meta)
+    temp = create_temp(root)
+    temp.write(data)  # removes the temp file itself if it fails
+    return commit_object(root, bucket, key, temp, meta)
+
+
+def _writable_path(key: str) -> tuple[tuple[bytes, ...], bytes]:
+    """Split a validated key; refuse one the file system cannot hold."""
+    path = split_key(key)
+    if path is None:
+        # validate_key is stricter than split_key; this only guards the tree.
+        raise InvalidArgument("This key cannot be stored on this server.", ArgumentName="key")
+    return path
+
+
+def _commit_file(
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    dirs: tuple[bytes, ...],
+    leaf: bytes,
+    temp: TempFile,
+    meta: ObjectMeta,
+) -> ObjectMeta:
+    """Stamp the upload, write its sidecar and rename both into place (invariants 2, 3, 6)."""
+    raw_key = key.encode("utf-8")
+    with bucket_lock(root.locks_fd, bucket, exclusive=False):
+        bfd = root.open_bucket(bucket)
+        try:
+            stored, sidecar = _stamp(root, temp, meta)
+            _place_file(root, bucket, raw_key, bfd, dirs, leaf, temp, sidecar)
+        except OSError as e:
+            raise os_error(e) from e
+        finally:
+            os.close(bfd)
+    temp.committed()
+    return stored
+
+
+def _stamp(root: StoreRoot, temp: TempFile, meta: ObjectMeta) -> tuple[ObjectMeta, bytes]:
+    """Give the upload its Last-Modified stamp and make it durable; (stored meta, sidecar bytes)."""
+    fd = temp.fd
+    own_fd = fd < 0
+    try:
+        if own_fd:
+            fd = os.open(temp.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root.tmp_fd)
+        try:
+            # The stamp identifies this version of the file (metadata.py).
+            now_ns = time.time_ns()
+            os.utime(fd, ns=(now_ns, now_ns))
+            if root.fsync:
+                os.fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            if own_fd:
+                os.close(fd)
+    except OSError as e:
+        raise os_error(e) from e
+    stored = dataclasses.replace(meta, size=st.st_size, last_modified=st.st_mtime_ns / 1e9)
+    return stored, encode_sidecar(stored, mtime_ns=st.st_mtime_ns, ino=st.st_ino)
+
+
+def _place_file(
+    root: StoreRoot,
+    bucket: str,
+    raw_key: bytes,
+    bfd: int,
+    dirs: tuple[bytes, ...],
+    leaf: bytes,
+    temp: TempFile,
+    sidecar: bytes,
+) -> None:
+    """Rename the sidecar, then the data file, into place under the key's lock."""
+    name = sidecar_name(leaf)
+    sidecar_temp: str | None = None
+    try:
+        for _ in range(COMMIT_ATTEMPTS):
+            if sidecar_temp is None:
+                sidecar_temp = write_small_temp(root, sidecar)
+            try:
+                with DirChain(bfd, dirs) as data_dirs, DirChain(bfd, meta_dirs(dirs)) as side_dirs:
+                    _clear_way(root, bucket, raw_key, bfd, dirs, leaf, data_dirs.fd, side_dirs.fd)
+                    with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
+                        _rename_in(root, sidecar_temp, side_dirs.fd, name)
+                        sidecar_temp = None
+                        try:
+                            _rename_in(root, temp.name, data_dirs.fd, leaf)
+                        except BaseException:
+                            # Nothing old was in the way (invariant 3): just
+                            # take our sidecar out again.
+                            _unlink_quietly(side_dirs.fd, name)
+                            raise
+                    if root.fsync:
+                        data_dirs.fsync_changed()
+                        side_dirs.fsync_changed()
+                    return
+            except ParentVanished:
+                continue
+        raise InternalError("The key's directory kept disappearing under concurrent deletes.")
+    finally:
+        if sidecar_temp is not None:
+            discard_temp(root, sidecar_temp)
+
+
+def _clear_way(
+    root: StoreRoot,
+    bucket: str,
+    raw_key: bytes,
+    bfd: int,
+    dirs: tuple[bytes, ...],
+    leaf: bytes,
+    dfd: int,
+    mfd: int,
+) -> None:
+    """Make sure the data file's name is free or a file: remove an empty leftover directory."""
+    try:
+        st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise os_error(e) from e
+    if not stat.S_ISDIR(st.st_mode):
+        return  # a file (the old version) or a stray symlink: the rename replaces it
+    with key_lock(root.locks_fd, bucket, raw_key + b"/", exclusive=True):
+        if _is_marker(bfd, (*dirs, leaf)):
+            raise KeyConflict()  # the folder marker "key/" beside the object "key"
+        try:
+            os.rmdir(leaf, dir_fd=dfd)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return
+            if e.errno in CONFLICT_ERRNOS:
+                raise KeyConflict() from None  # a prefix holding other objects
+            raise os_error(e) from e
+        # Its sidecar directory goes too when it holds nothing.
+        _rmdir_quietly(mfd, leaf)
+
+
+def _rename_in(root: StoreRoot, temp_name: str, dir_fd: int, name: bytes) -> None:
+    """Rename a temp file over ``name`` in ``dir_fd``."""
+    try:
+        os.rename(temp_name, name, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            if _exists(root.tmp_fd, temp_name):
+                raise ParentVanished() from None
+            raise InternalError("An upload's temp file disappeared before its commit.") from e
+        if e.errno in CONFLICT_ERRNOS:
+            # The sidecar's name is a directory: "k" beside "k.json/...".
+            raise KeyConflict() from None
+        raise os_error(e) from e
+
+
+def _commit_marker(
+    root: StoreRoot, bucket: str, key: str, dirs: tuple[bytes, ...], meta: ObjectMeta
+) -> ObjectMeta:
+    """Store the folder marker ``key``: its directory and its sidecar."""
+    raw_key = key.encode("utf-8")
+    now_ns = time.time_ns()
+    stored = dataclasses.replace(meta, size=0, last_modified=now_ns / 1e9)
+    sidecar = encode_sidecar(stored, mtime_ns=now_ns, ino=0)
+    with bucket_lock(root.locks_fd, bucket, exclusive=False):
+        bfd = root.open_bucket(bucket)
+        sidecar_temp: str | None = None
+        try:
+            for _ in range(COMMIT_ATTEMPTS):
+                if sidecar_temp is None:
+                    sidecar_temp = write_small_temp(root, sidecar)
+                try:
+                    with DirChain(bfd, dirs) as data_dirs, DirChain(bfd, meta_dirs(dirs)) as side_dirs:
+                        with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
+                            if os.fstat(data_dirs.fd).st_nlink == 0:
+                                # Removed as an empty directory after we opened it.
+                                raise ParentVanished()
+                            _rename_in(root, sidecar_temp, side_dirs.fd, SIDECAR_SUFFIX)
+                            sidecar_temp = None
+                        if root.fsync:
+                            data_dirs.fsync_changed()
+                            side_dirs.fsync_changed()
+                        return stored
+                except ParentVanished:
+                    continue
+            raise InternalError("The key's directory kept disappearing under concurrent deletes.")
+        except OSError as e:
+            raise os_error(e) from e
+        finally:
+            if sidecar_temp is not None:
+                discard_temp(root, sidecar_temp)
+            os.close(bfd)
+
+
+# -- deleting -----------------------------------------------------------------
+
+
+def delete_object(root: StoreRoot, bucket: str, key: str) -> None:
+    """Delete an object or folder marker; a missing key is fine.  NoSuchBucket."""
+    path = split_key(key)
+    with bucket_lock(root.locks_fd, bucket, exclusive=False):
+        bfd = root.open_bucket(bucket)
+        try:
+            if path is None:
+                return  # no such key can exist
+            _delete(root, bucket, key.encode("utf-8"), bfd, *path)
+        except OSError as e:
+            raise os_error(e) from e
+        finally:
+            os.close(bfd)
+
+
+def _delete(
+    root: StoreRoot, bucket: str, raw_key: bytes, bfd: int, dirs: tuple[bytes, ...], leaf: bytes
+) -> None:
+    """Unlink the data file and sidecar, then the directories this left empty (invariant 5)."""
+    data_chain = open_chain(bfd, dirs)
+    try:
+        if len(data_chain) < len(dirs):
+            return  # a directory on the way is missing: so is the object
+        side_chain = open_chain(bfd, meta_dirs(dirs))
+        try:
+            dfd = data_chain[-1] if dirs else bfd
+            mfd = side_chain[-1] if len(side_chain) == len(dirs) + 1 else -1
+            with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
+                if leaf and _unlink_file(dfd, leaf) and root.fsync:
+                    os.fsync(dfd)
+                if mfd >= 0 and _unlink_quietly(mfd, sidecar_name(leaf)) and root.fsync:
+                    os.fsync(mfd)
+            _remove_empty_dirs(root, bucket, bfd, dirs, data_chain, side_chain)
+        finally:
+            close_all(side_chain)
+    finally:
+        close_all(data_chain)
+
+
+def _remove_empty_dirs(
+    root: StoreRoot,
+    bucket: str,
+    bfd: int,
+    dirs: tuple[bytes, ...],
+    data_chain: list[int],
+    side_chain: list[int],
+) -> None:
+    """Remove the now-empty directories of ``dirs``, deepest first, keeping folder markers."""
+    for depth in range(len(dirs), 0, -1):
+        name = dirs[depth - 1]
+        parent = data_chain[depth - 2] if depth > 1 else bfd
+        # side_chain[i] is .nanio-meta/<dirs[:i]>: the sidecars' parent is at depth - 1.
+        side_parent = side_chain[depth - 1] if len(side_chain) >= depth else -1
+        marker_key = b"/".join(dirs[:depth]) + b"/"
+        with key_lock(root.locks_fd, bucket, marker_key, exclusive=True):
+            if _is_marker(bfd, dirs[:depth]):
+                return  # a folder marker is an object: its directory stays
+            try:
+                os.rmdir(name, dir_fd=parent)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return  # not empty (or not ours to remove): stop here
+            if side_parent >= 0:
+                _rmdir_quietly(side_parent, name)
+        if root.fsync:
+            os.fsync(parent)
+
+
+# -- small helpers ------------------------------------------------------------
+
+
+def _is_marker(bfd: int, dirs: tuple[bytes, ...]) -> bool:
+    """Tell whether the directory ``dirs`` has a folder-marker sidecar (checked afresh)."""
+    # One path lookup: only an existence test, nothing is read or written
+    # through it.
+    path = b"/".join((META_DIR, *dirs, SIDECAR_SUFFIX))
+    try:
+        return stat.S_ISREG(os.stat(path, dir_fd=bfd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _unlink_file(dir_fd: int, name: bytes) -> bool:
+    """Unlink ``name`` if it is a regular file (a directory or symlink is no object)."""
+    try:
+        if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            return False
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return False
+        raise
+    return True
+
+
+def _unlink_quietly(dir_fd: int, name: bytes) -> bool:
+    """Unlink ``name`` if it is there and not a directory."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS or e.errno in (errno.EISDIR, errno.EPERM):
+            return False  # EPERM: Linux's answer to unlink() on a directory
+        raise
+    return True
+
+
+def _rmdir_quietly(dir_fd: int, name: bytes) -> None:
+    """Remove the directory ``name`` if it is empty."""
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    """Tell whether ``name`` exists in ``dir_fd`` (without following a symlink)."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+

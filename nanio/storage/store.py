@@ -1,0 +1,121 @@
+"""
+``Store``: the storage layer's one public face, a bucket-and-object store on
+a plain POSIX directory tree.
+
+The web layer codes against this class only; each method hands over to the
+module that owns the concern (``buckets``, ``objects``, ``listing``,
+``atomic``).  Every method is synchronous and thread-safe: the instance holds
+only descriptors of its fixed directories and a cache of bucket records, so
+it serves the reactor thread, worker threads and unit tests alike, and any
+number of processes may share one data directory.
+
+Errors are ``nanio.errors.S3Error`` subclasses; no ``OSError`` escapes.
+
+No Twisted imports here.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from nanio.s3.model import BucketInfo, ListPage, ObjectMeta
+from nanio.storage import atomic, listing, objects
+from nanio.storage.atomic import TEMP_MIN_AGE_SECONDS, TempFile
+from nanio.storage.buckets import Buckets
+from nanio.storage.layout import StoreRoot
+from nanio.storage.objects import OpenObject
+
+
+class Store:
+    """Buckets and objects in a data directory (see SPEC.md, "Storage layout")."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        #: Absolute path of the data directory.
+        self.root = os.path.abspath(os.fspath(root))
+        #: Whether writes are fsynced before they are acknowledged.
+        self.fsync = fsync
+        self._root = StoreRoot(self.root, fsync=fsync)
+        self._buckets = Buckets(self._root)
+
+    def close(self) -> None:
+        """Release the store's directory descriptors (idempotent)."""
+        self._root.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- buckets
+
+    def list_buckets(self) -> list[BucketInfo]:
+        """Every bucket, sorted by name."""
+        return self._buckets.list_buckets()
+
+    def bucket_info(self, bucket: str) -> BucketInfo:
+        """A bucket's creation time and owner: NoSuchBucket."""
+        return self._buckets.bucket_info(bucket)
+
+    def create_bucket(self, bucket: str, owner: str | None) -> None:
+        """Create a bucket: InvalidBucketName, BucketAlreadyOwnedByYou, BucketAlreadyExists."""
+        self._buckets.create_bucket(bucket, owner)
+
+    def delete_bucket(self, bucket: str) -> None:
+        """Delete an empty bucket: NoSuchBucket, BucketNotEmpty."""
+        self._buckets.delete_bucket(bucket)
+
+    # -- objects
+
+    def open_object(self, bucket: str, key: str) -> OpenObject:
+        """Open an object for reading (the caller closes it): NoSuchBucket, NoSuchKey."""
+        return objects.open_object(self._root, bucket, key)
+
+    def head_object(self, bucket: str, key: str) -> ObjectMeta:
+        """An object's metadata: NoSuchBucket, NoSuchKey."""
+        return objects.head_object(self._root, bucket, key)
+
+    def create_temp(self) -> TempFile:
+        """A new temp file to stream an upload into, for ``commit_object``."""
+        return atomic.create_temp(self._root)
+
+    def commit_object(self, bucket: str, key: str, temp: TempFile, meta: ObjectMeta) -> ObjectMeta:
+        """Atomically put a finished upload in place; return the metadata as stored."""
+        return objects.commit_object(self._root, bucket, key, temp, meta)
+
+    def put_object_bytes(self, bucket: str, key: str, data: bytes, meta: ObjectMeta) -> ObjectMeta:
+        """Store ``data`` as ``key`` (a key ending in "/" is a folder marker)."""
+        return objects.put_object_bytes(self._root, bucket, key, data, meta)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object or folder marker; a missing key is fine.  NoSuchBucket."""
+        objects.delete_object(self._root, bucket, key)
+
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """One page of keys and common prefixes in S3 order: NoSuchBucket."""
+        return listing.list_objects(
+            self._root,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            start_after=start_after,
+            max_keys=max_keys,
+        )
+
+    def clean_temp(self, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS) -> int:
+        """Remove temp files and trash no live process uses (at start-up); return the count."""
+        return atomic.clean_temp(self._root, min_age_seconds=min_age_seconds)

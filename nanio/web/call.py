@@ -1,0 +1,177 @@
+"""
+What nanio decides about a request once its headers are in.
+
+``Preflight.begin`` runs before any of the body is read: it routes the request
+with Klein's own URL map, classifies the S3 operation, authenticates it,
+checks that the bucket exists and opens the body sink the operation needs.
+``NanioSite`` calls it from ``gotLength()`` so that failures are answered
+before ``100 Continue`` and bodies stream to disk; the Klein routes call it
+from ``render()`` when nanio is mounted in a foreign ``Site`` (the body is
+then already buffered by Twisted and is copied through the same sink).
+
+Invariants:
+- ``begin`` never raises: a failure is recorded in ``S3Call.error`` and the
+  sink is then a ``DiscardSink``, so a refused body is never written.
+- Only the raw request line and headers, exactly as received, are given to
+  the signature check.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
+
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound as WerkzeugNotFound
+from werkzeug.routing import Map
+
+from nanio import errors
+from nanio.s3.auth import AuthResult, Authenticator, SignedRequest
+from nanio.s3.keys import validate_key
+from nanio.s3.operations import Body, Operation, Shape, classify
+from nanio.web.handlers.context import may_access
+from nanio.web.sinks import BufferSink, DiscardSink, ObjectSink, Sink
+
+if TYPE_CHECKING:
+    from twisted.web.http_headers import Headers
+
+    from nanio.credentials import Credentials
+    from nanio.storage import Store
+
+
+#: Klein endpoint names (the route functions in ``resource.py``) -> path shape.
+ROUTE_SHAPES = {"service": Shape.SERVICE, "bucket": Shape.BUCKET, "object": Shape.OBJECT}
+
+
+def new_request_id() -> str:
+    """A fresh request id, in the 16 upper-case hex digits S3 uses."""
+    return os.urandom(8).hex().upper()
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    """Query parameters, percent-decoded, first value of each name kept."""
+    args: dict[str, str] = {}
+    if not raw_query:
+        return args
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        # S3 query values use %20 for spaces; "+" is a literal plus sign.
+        name = _decode(name)
+        if name not in args:
+            args[name] = _decode(value)
+    return args
+
+
+def _decode(text: str) -> str:
+    if "%" not in text:
+        return text
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.InvalidArgument("The request contains a parameter that is not valid UTF-8.")
+
+
+@dataclass(slots=True)
+class S3Call:
+    """One request as nanio understands it."""
+
+    request_id: str
+    method: str
+    #: The decoded path, for the Resource element of error bodies.
+    resource: str
+    shape: Shape = Shape.SERVICE
+    bucket: str = ""
+    key: str = ""
+    operation: Operation | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    auth: AuthResult | None = None
+    sink: Sink = field(default_factory=DiscardSink)
+    error: errors.S3Error | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first value of a lower-case header name, or None."""
+        values = self.headers.get(name)
+        return values[0] if values else None
+
+
+class Preflight:
+    """Routes, classifies and authenticates requests before their bodies."""
+
+    def __init__(
+        self, url_map: Map, authenticator: Authenticator, store: Store, credentials: Credentials
+    ) -> None:
+        # Bound once: binding per request costs as much as matching.
+        self._adapter = url_map.bind("nanio", "/")
+        self._authenticator = authenticator
+        self._store = store
+        self._credentials = credentials
+
+    def begin(self, method: bytes, uri: bytes, request_headers: Headers) -> S3Call:
+        """Decide everything that can be decided before the body arrives."""
+        raw_path, _, raw_query = uri.decode("latin-1").partition("?")
+        call = S3Call(request_id=new_request_id(), method=method.decode("latin-1"), resource=raw_path)
+        try:
+            self._begin(call, raw_path, raw_query, request_headers)
+        except errors.S3Error as e:
+            call.error = e
+            call.sink.abort()
+            call.sink = DiscardSink()
+        return call
+
+    def _begin(self, call: S3Call, raw_path: str, raw_query: str, request_headers: Headers) -> None:
+        try:
+            path = unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.InvalidURI("Couldn't parse the specified URI.")
+        call.resource = path
+        call.headers = headers = {
+            name.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
+            for name, values in request_headers.getAllRawHeaders()
+        }
+        call.query = query = parse_query(raw_query)
+
+        try:
+            endpoint, args = self._adapter.match(path, call.method)
+        except WerkzeugMethodNotAllowed:
+            raise errors.MethodNotAllowed()
+        except WerkzeugNotFound:
+            raise errors.InvalidURI("Couldn't parse the specified URI.")
+        shape = ROUTE_SHAPES[endpoint]
+        bucket = args.get("bucket", "")
+        key = args.get("key", "")
+        if shape is Shape.OBJECT and not key:
+            shape = Shape.BUCKET
+        call.shape, call.bucket, call.key = shape, bucket, key
+
+        operation = classify(call.method, shape, query, headers)
+        if operation is None:
+            raise errors.MethodNotAllowed()
+        call.operation = operation
+
+        call.auth = self._authenticator.authenticate(
+            SignedRequest(method=call.method, raw_path=raw_path, raw_query=raw_query, headers=headers)
+        )
+        if operation is Operation.Unsupported:
+            raise errors.S3NotImplemented()
+        if shape is Shape.OBJECT:
+            validate_key(key)
+        if operation.needs_bucket:
+            # Raises NoSuchBucket: answered before 100 Continue.
+            owner = self._store.bucket_info(bucket).owner
+            if not may_access(self._credentials, call.auth.access_key, owner):
+                raise errors.AccessDenied()
+        call.sink = self._open_sink(call)
+
+    def _open_sink(self, call: S3Call) -> Sink:
+        assert call.operation is not None and call.auth is not None
+        body = call.operation.body
+        if body is Body.OBJECT:
+            return ObjectSink.for_call(self._store.create_temp(), call.headers, call.auth)
+        if body is Body.XML:
+            return BufferSink()
+        return DiscardSink()

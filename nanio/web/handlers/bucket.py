@@ -1,0 +1,182 @@
+"""Bucket operations: create, delete, probe, list, batch delete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from nanio import errors
+from nanio.s3 import xml
+from nanio.s3.keys import validate_key
+from nanio.web.call import S3Call
+from nanio.web.handlers.context import (
+    Context,
+    no_content,
+    refuse_canned_acl,
+    xml_response,
+)
+from nanio.web.handlers.service import decode_token, encode_token, parse_max
+from nanio.web.sinks import BufferSink
+
+#: S3 returns at most 1000 keys per listing page, whatever max-keys asks.
+MAX_KEYS_PER_PAGE = 1000
+
+
+def _xml_body(call: S3Call) -> bytes:
+    assert isinstance(call.sink, BufferSink)
+    return call.sink.finish()
+
+
+def _bucket_owner(call: S3Call, ctx: Context) -> str | None:
+    """The owner recorded for a new bucket: only multi-user stores record one."""
+    if call.auth is None or not ctx.credentials.multi_user:
+        return None
+    return call.auth.access_key
+
+
+def create_bucket(ctx: Context, request: Any, call: S3Call) -> bytes:
+    refuse_canned_acl(call)
+    # The LocationConstraint is accepted whatever it says: one server, one region.
+    xml.parse_create_bucket(_xml_body(call))
+    ctx.store.create_bucket(call.bucket, owner=_bucket_owner(call, ctx))
+    request.setHeader(b"location", b"/" + call.bucket.encode("utf-8"))
+    return b""
+
+
+def delete_bucket(ctx: Context, request: Any, call: S3Call) -> bytes:
+    ctx.store.delete_bucket(call.bucket)
+    return no_content(request)
+
+
+def head_bucket(ctx: Context, request: Any, call: S3Call) -> bytes:
+    # Existence and access were checked before the body (call.Preflight).
+    request.setHeader(b"x-amz-bucket-region", ctx.settings.region.encode("ascii"))
+    return b""
+
+
+def get_bucket_location(ctx: Context, request: Any, call: S3Call) -> bytes:
+    return xml_response(request, xml.location(ctx.settings.region))
+
+
+def get_bucket_versioning(ctx: Context, request: Any, call: S3Call) -> bytes:
+    return xml_response(request, xml.versioning())
+
+
+def get_bucket_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
+    return xml_response(request, xml.acl(*ctx.owner(call)))
+
+
+def put_bucket_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
+    refuse_canned_acl(call)
+    if _xml_body(call):
+        raise errors.S3NotImplemented("Access control lists other than 'private' are not supported.")
+    return b""
+
+
+def _encoding_type(call: S3Call) -> str | None:
+    encoding = call.query.get("encoding-type")
+    xml.validate_encoding_type(encoding)
+    return encoding
+
+
+def list_objects_v2(ctx: Context, request: Any, call: S3Call) -> bytes:
+    query = call.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    max_keys = parse_max(call, "max-keys", MAX_KEYS_PER_PAGE)
+    encoding = _encoding_type(call)
+    token = query.get("continuation-token")
+    start_after = query.get("start-after", "")
+    # A continuation token wins over start-after, as in S3.
+    resume_after = decode_token(token) if token is not None else start_after
+    page = ctx.store.list_objects(
+        call.bucket, prefix=prefix, delimiter=delimiter, start_after=resume_after, max_keys=max_keys
+    )
+    owner_id, owner_name = ctx.owner(call)
+    body = xml.list_objects_v2(
+        page,
+        bucket=call.bucket,
+        prefix=prefix,
+        delimiter=delimiter or None,
+        max_keys=max_keys,
+        encoding_type=encoding,
+        continuation_token=token,
+        next_continuation_token=(
+            encode_token(page.next_marker) if page.is_truncated and page.next_marker else None
+        ),
+        start_after=query.get("start-after"),
+        fetch_owner=query.get("fetch-owner") == "true",
+        owner_id=owner_id,
+        owner_name=owner_name,
+    )
+    return xml_response(request, body)
+
+
+def list_objects(ctx: Context, request: Any, call: S3Call) -> bytes:
+    query = call.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    marker = query.get("marker", "")
+    max_keys = parse_max(call, "max-keys", MAX_KEYS_PER_PAGE)
+    encoding = _encoding_type(call)
+    page = ctx.store.list_objects(
+        call.bucket, prefix=prefix, delimiter=delimiter, start_after=marker, max_keys=max_keys
+    )
+    owner_id, owner_name = ctx.owner(call)
+    body = xml.list_objects_v1(
+        page,
+        bucket=call.bucket,
+        prefix=prefix,
+        delimiter=delimiter or None,
+        marker=marker,
+        max_keys=max_keys,
+        encoding_type=encoding,
+        owner_id=owner_id,
+        owner_name=owner_name,
+    )
+    return xml_response(request, body)
+
+
+def list_object_versions(ctx: Context, request: Any, call: S3Call) -> bytes:
+    query = call.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    key_marker = query.get("key-marker", "")
+    max_keys = parse_max(call, "max-keys", MAX_KEYS_PER_PAGE)
+    encoding = _encoding_type(call)
+    page = ctx.store.list_objects(
+        call.bucket, prefix=prefix, delimiter=delimiter, start_after=key_marker, max_keys=max_keys
+    )
+    owner_id, owner_name = ctx.owner(call)
+    body = xml.list_object_versions(
+        page,
+        bucket=call.bucket,
+        prefix=prefix,
+        delimiter=delimiter or None,
+        key_marker=key_marker,
+        max_keys=max_keys,
+        encoding_type=encoding,
+        owner_id=owner_id,
+        owner_name=owner_name,
+    )
+    return xml_response(request, body)
+
+
+def delete_objects(ctx: Context, request: Any, call: S3Call) -> bytes:
+    body = _xml_body(call)
+    md5 = call.header("content-md5")
+    if md5 is not None and base64.b64encode(hashlib.md5(body).digest()).decode() != md5.strip():
+        raise errors.BadDigest()
+    keys, quiet = xml.parse_delete(body)
+    deleted: list[str] = []
+    failed: list[tuple[str, str, str]] = []
+    for key in keys:
+        try:
+            validate_key(key)
+            ctx.store.delete_object(call.bucket, key)
+        except errors.S3Error as e:
+            failed.append((key, e.code, e.message))
+        else:
+            deleted.append(key)
+    return xml_response(request, xml.delete_result([] if quiet else deleted, failed))

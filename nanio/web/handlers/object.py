@@ -1,0 +1,239 @@
+"""Object operations: put, get, head, delete, copy and the ACL probes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+from urllib.parse import unquote
+
+from nanio import errors
+from nanio.s3 import headers as s3headers
+from nanio.s3 import xml
+from nanio.s3.keys import validate_bucket_name, validate_key
+from nanio.s3.model import ObjectMeta
+from nanio.storage import OpenObject
+from nanio.web.call import S3Call
+from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
+from nanio.web.producers import FileProducer
+from nanio.web.sinks import ObjectSink
+
+#: Bodies up to this size are read with one pread and written at once: a
+#: producer costs more than it saves for small objects (the hot path).
+SMALL_BODY_BYTES = 64 * 1024
+
+#: Copies are read and written in pieces of this size.
+COPY_CHUNK_BYTES = 1024 * 1024
+
+#: ``response-*`` query parameters and the header each one overrides.
+RESPONSE_OVERRIDES = (
+    ("response-content-type", b"content-type"),
+    ("response-content-language", b"content-language"),
+    ("response-expires", b"expires"),
+    ("response-cache-control", b"cache-control"),
+    ("response-content-disposition", b"content-disposition"),
+    ("response-content-encoding", b"content-encoding"),
+)
+
+_DEFAULT_CONTENT_TYPE = b"binary/octet-stream"
+
+
+def _meta_from_request(call: S3Call) -> tuple[str | None, dict[str, str], dict[str, str]]:
+    return s3headers.metadata_from_headers(call.headers)
+
+
+def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+    refuse_canned_acl(call)
+    content_type, stored, user_meta = _meta_from_request(call)
+    assert isinstance(call.sink, ObjectSink)
+    received = call.sink.finish()
+    meta = ObjectMeta(
+        etag=received.etag,
+        size=received.size,
+        last_modified=ctx.clock.seconds(),
+        content_type=content_type,
+        headers=stored,
+        user_metadata=user_meta,
+    )
+    if call.key.endswith("/"):
+        # A folder marker is a directory plus its sidecar; it has no bytes.
+        received.temp.abort()
+        if received.size:
+            raise errors.InvalidArgument("A key ending in '/' (a folder marker) must be empty.")
+        result = ctx.store.put_object_bytes(call.bucket, call.key, b"", meta)
+    else:
+        result = ctx.store.commit_object(call.bucket, call.key, received.temp, meta)
+    request.setHeader(b"etag", _quoted(result.etag))
+    return b""
+
+
+def _quoted(etag: str) -> bytes:
+    return b'"' + etag.encode("ascii") + b'"'
+
+
+def _set_object_headers(request: Any, call: S3Call, meta: ObjectMeta) -> None:
+    set_header = request.setHeader
+    set_header(b"etag", _quoted(meta.etag))
+    set_header(b"last-modified", s3headers.format_http_date(meta.last_modified).encode("ascii"))
+    set_header(b"accept-ranges", b"bytes")
+    set_header(
+        b"content-type",
+        meta.content_type.encode("utf-8") if meta.content_type else _DEFAULT_CONTENT_TYPE,
+    )
+    for name, value in meta.headers.items():
+        set_header(name.encode("latin-1"), value.encode("utf-8"))
+    for name, value in meta.user_metadata.items():
+        set_header(b"x-amz-meta-" + name.encode("latin-1"), value.encode("utf-8"))
+    query = call.query
+    if "response-content-type" in query or len(query) > 1:
+        for param, header in RESPONSE_OVERRIDES:
+            override = query.get(param)
+            if override is not None:
+                set_header(header, override.encode("utf-8"))
+
+
+def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject, int, int]:
+    """Open the object, apply conditionals and Range, set the headers: (object, offset, length)."""
+    opened = ctx.store.open_object(call.bucket, call.key)
+    try:
+        meta = opened.meta
+        s3headers.evaluate_conditions(
+            call.headers, meta.etag, meta.last_modified, for_get=call.method == "GET"
+        )
+        byte_range = s3headers.parse_range(call.header("range"), meta.size)
+    except errors.S3Error as e:
+        if isinstance(e, errors.NotModified):
+            # A 304 still carries the validators, as S3 sends them.
+            request.setHeader(b"etag", _quoted(opened.meta.etag))
+            request.setHeader(
+                b"last-modified",
+                s3headers.format_http_date(opened.meta.last_modified).encode("ascii"),
+            )
+        opened.close()
+        raise
+    _set_object_headers(request, call, meta)
+    if byte_range is None:
+        offset, length = 0, meta.size
+    else:
+        offset, length = byte_range.start, byte_range.length
+        request.setResponseCode(206)
+        request.setHeader(
+            b"content-range", s3headers.content_range(byte_range, meta.size).encode("ascii")
+        )
+    request.setHeader(b"content-length", str(length).encode("ascii"))
+    return opened, offset, length
+
+
+def get_object(ctx: Context, request: Any, call: S3Call) -> Any:
+    opened, offset, length = _open_for_read(ctx, request, call)
+    if length <= SMALL_BODY_BYTES:
+        try:
+            data = os.pread(opened.fd, length, offset) if length else b""
+        finally:
+            opened.close()
+        if len(data) != length:
+            # Replaced in place by hand between fstat and read: the headers
+            # promised more than there is, so fail before sending any byte.
+            raise errors.InternalError("The object changed while it was being read.")
+        return data
+    return FileProducer(opened, offset, length, request, ctx.clock).start()
+
+
+def head_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+    opened, _, _ = _open_for_read(ctx, request, call)
+    opened.close()
+    return b""
+
+
+def delete_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+    ctx.store.delete_object(call.bucket, call.key)
+    return no_content(request)
+
+
+def get_object_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
+    ctx.store.head_object(call.bucket, call.key)
+    return xml_response(request, xml.acl(*ctx.owner(call)))
+
+
+def put_object_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
+    refuse_canned_acl(call)
+    ctx.store.head_object(call.bucket, call.key)
+    assert call.sink is not None
+    if call.sink.finish():  # type: ignore[attr-defined]
+        raise errors.S3NotImplemented("Access control lists other than 'private' are not supported.")
+    return b""
+
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """(bucket, key) from an ``x-amz-copy-source`` header ("/bkt/key", URL-encoded)."""
+    source, _, version = value.partition("?")
+    if version and version not in ("versionId=null", "versionId="):
+        raise errors.InvalidArgument("Versions other than 'null' do not exist on this server.")
+    bucket, _, key = unquote(source, errors="strict").lstrip("/").partition("/")
+    try:
+        validate_bucket_name(bucket)
+        validate_key(key)
+    except errors.S3Error:
+        raise errors.InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+        )
+    return bucket, key
+
+
+def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+    refuse_canned_acl(call)
+    assert call.auth is not None
+    source_bucket, source_key = parse_copy_source(call.header("x-amz-copy-source") or "")
+    source_owner = ctx.store.bucket_info(source_bucket).owner
+    if not ctx.can_see(call.auth.access_key, source_owner):
+        raise errors.AccessDenied()
+    directive = (call.header("x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument(
+            "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive"
+        )
+    if (source_bucket, source_key) == (call.bucket, call.key) and directive == "COPY":
+        raise errors.InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect "
+            "location or encryption attributes."
+        )
+    if directive == "REPLACE":
+        request_meta = _meta_from_request(call)
+    # Inline for now: the copy runs in the reactor thread, so a large copy
+    # stalls other requests until it is done.
+    with ctx.store.open_object(source_bucket, source_key) as source:
+        if directive == "COPY":
+            request_meta = (source.meta.content_type, source.meta.headers, source.meta.user_metadata)
+        temp = ctx.store.create_temp()
+        try:
+            md5 = hashlib.md5()
+            offset = 0
+            while offset < source.meta.size:
+                piece = os.pread(source.fd, COPY_CHUNK_BYTES, offset)
+                if not piece:
+                    break
+                md5.update(piece)
+                temp.write(piece)
+                offset += len(piece)
+        except BaseException:
+            temp.abort()
+            raise
+    content_type, stored, user_meta = request_meta
+    meta = ObjectMeta(
+        etag=md5.hexdigest(),
+        size=offset,
+        last_modified=ctx.clock.seconds(),
+        content_type=content_type,
+        headers=dict(stored),
+        user_metadata=dict(user_meta),
+    )
+    if call.key.endswith("/"):
+        temp.abort()
+        if offset:
+            raise errors.InvalidArgument("A key ending in '/' (a folder marker) must be empty.")
+        result = ctx.store.put_object_bytes(call.bucket, call.key, b"", meta)
+    else:
+        result = ctx.store.commit_object(call.bucket, call.key, temp, meta)
+    return xml_response(request, xml.copy_object_result(result.etag, result.last_modified))

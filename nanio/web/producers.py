@@ -1,0 +1,141 @@
+"""
+Response bodies read from an open file and pushed to the request.
+
+``FileProducer`` owns one open object (its descriptor was opened by the
+store with O_NOFOLLOW, and the response headers came from the same
+descriptor) and writes ``length`` bytes from ``offset`` with ``os.pread``.
+
+Invariants:
+- ``pauseProducing`` only sets a flag; nothing is read while paused.
+- ``resumeProducing`` schedules a pump through the injected clock.  A pump
+  writes at most ``CHUNKS_PER_TURN`` chunks, then yields to the reactor, so one
+  large download cannot starve other connections.  ``request.write`` may call
+  ``pauseProducing`` re-entrantly: the flag is checked after every write.
+- ``stopProducing`` is idempotent: it closes the object once, cancels the
+  scheduled pump and drops the request.
+- ``done`` fires once, after the last byte was written and the producer
+  unregistered; cancelling it stops the producer (Klein cancels it when the
+  client goes away).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.web.iweb import IRequest
+from zope.interface import implementer
+
+
+class OpenFile(Protocol):
+    """An open object: its descriptor, and how to close it."""
+
+    @property
+    def fd(self) -> int: ...
+
+    def close(self) -> None: ...
+
+#: Bytes read per ``pread``.  Large enough to amortise the syscall and the
+#: transport's bookkeeping, small enough to keep per-connection memory low.
+CHUNK_BYTES = 256 * 1024
+#: Chunks written per reactor turn before yielding to other connections.
+CHUNKS_PER_TURN = 4
+
+
+@implementer(IPushProducer)
+class FileProducer:
+    """Pushes a byte range of an open file to a request, with backpressure."""
+
+    def __init__(
+        self, source: OpenFile, offset: int, length: int, request: IRequest, clock: IReactorTime
+    ) -> None:
+        self._source: OpenFile | None = source
+        self._fd = source.fd
+        self._offset = offset
+        self._remaining = length
+        self._request: IRequest | None = request
+        self._clock = clock
+        self._paused = False
+        self._call: IDelayedCall | None = None
+        self.done: Deferred[None] = Deferred(lambda _: self.stopProducing())
+
+    def start(self) -> Deferred[None]:
+        """Register with the request and begin pushing; returns ``done``."""
+        assert self._request is not None
+        self._request.registerProducer(self, True)
+        self._schedule()
+        return self.done
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._schedule()
+
+    def stopProducing(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._request = None
+        self._close()
+
+    def _schedule(self) -> None:
+        if self._call is None and self._request is not None:
+            self._call = self._clock.callLater(0, self._pump)
+
+    def _pump(self) -> None:
+        self._call = None
+        request = self._request
+        if request is None:
+            return
+        for _ in range(CHUNKS_PER_TURN):
+            if self._paused:
+                return
+            if self._remaining <= 0:
+                self._finish(request)
+                return
+            try:
+                data = os.pread(self._fd, min(CHUNK_BYTES, self._remaining), self._offset)
+            except OSError as e:
+                self._fail(e)
+                return
+            if not data:
+                # The file shrank under us: it was replaced in place by hand.
+                # The headers promised more bytes, so the response is broken.
+                self._fail(OSError("file truncated during read"))
+                return
+            self._offset += len(data)
+            self._remaining -= len(data)
+            request.write(data)
+            if self._request is None:
+                # stopProducing ran re-entrantly (the client went away).
+                return
+        self._schedule()
+
+    def _finish(self, request: IRequest) -> None:
+        self._close()
+        self._request = None
+        request.unregisterProducer()
+        self.done.callback(None)
+
+    def _fail(self, reason: Exception) -> None:
+        request = self._request
+        self.stopProducing()
+        if request is not None:
+            request.unregisterProducer()
+            # Headers are out: the only honest signal left is a broken connection.
+            transport = getattr(request, "transport", None) or getattr(
+                getattr(request, "channel", None), "transport", None
+            )
+            if transport is not None:
+                transport.abortConnection()
+        if not self.done.called:
+            self.done.errback(reason)
+
+    def _close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None

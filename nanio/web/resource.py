@@ -1,0 +1,212 @@
+"""
+The Klein application: S3's URL space mapped onto operation handlers.
+
+Klein matches the method and the path shape; ``nanio.s3.operations.classify``
+picks the operation from the sub-resource and headers (through
+``call.Preflight``); a handler in ``web/handlers/`` does the work.  Routes are
+thin and no HTML ever leaves: every failure becomes S3 error XML.
+
+The app lives on the class; the store, settings and clock on the instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+from klein import Klein
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
+
+from nanio import errors
+from nanio.credentials import Credentials
+from nanio.s3 import xml
+from nanio.s3.auth import Authenticator
+from nanio.s3.operations import Operation, Shape
+from nanio.storage import Store
+from nanio.web.call import Preflight, S3Call, new_request_id
+from nanio.web.handlers import bucket as bucket_handlers
+from nanio.web.handlers import object as object_handlers
+from nanio.web.handlers import service as service_handlers
+from nanio.web.handlers.context import Context
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.web.iweb import IRequest
+    from twisted.web.resource import IResource
+
+    from nanio.config import Settings
+
+log = Logger()
+
+_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+
+Handler = Callable[[Context, Any, S3Call], Any]
+
+#: Operation -> handler.  Operations missing here answer 501 NotImplemented.
+HANDLERS: dict[Operation, Handler] = {
+    Operation.ListBuckets: service_handlers.list_buckets,
+    Operation.CreateBucket: bucket_handlers.create_bucket,
+    Operation.DeleteBucket: bucket_handlers.delete_bucket,
+    Operation.HeadBucket: bucket_handlers.head_bucket,
+    Operation.GetBucketLocation: bucket_handlers.get_bucket_location,
+    Operation.GetBucketVersioning: bucket_handlers.get_bucket_versioning,
+    Operation.GetBucketAcl: bucket_handlers.get_bucket_acl,
+    Operation.PutBucketAcl: bucket_handlers.put_bucket_acl,
+    Operation.ListObjects: bucket_handlers.list_objects,
+    Operation.ListObjectsV2: bucket_handlers.list_objects_v2,
+    Operation.ListObjectVersions: bucket_handlers.list_object_versions,
+    Operation.DeleteObjects: bucket_handlers.delete_objects,
+    Operation.PutObject: object_handlers.put_object,
+    Operation.CopyObject: object_handlers.copy_object,
+    Operation.GetObject: object_handlers.get_object,
+    Operation.HeadObject: object_handlers.head_object,
+    Operation.DeleteObject: object_handlers.delete_object,
+    Operation.GetObjectAcl: object_handlers.get_object_acl,
+    Operation.PutObjectAcl: object_handlers.put_object_acl,
+}
+
+
+class KeyConverter(BaseConverter):
+    """Matches any key, slashes and emptiness included: keys.py judges keys."""
+
+    regex = ".*"
+    part_isolating = False
+
+
+@dataclass
+class S3Resource:
+    """nanio's S3 API as a Klein application bound to one store."""
+
+    context: Context
+    preflight: Preflight
+
+    app = Klein()
+    # A key may begin with "/" or hold "//": never merge or redirect.
+    app.url_map.merge_slashes = False
+    # "/bkt" and "/bkt/" name the same bucket.
+    app.url_map.strict_slashes = False
+    # Registered before the first route: rules copy the map's settings.
+    app.url_map.converters["s3key"] = KeyConverter
+
+    @app.route("/", methods=_METHODS)
+    def service(self, request: IRequest) -> Any:
+        return self._run(request)
+
+    @app.route("/<bucket>", methods=_METHODS)
+    def bucket(self, request: IRequest, bucket: str) -> Any:
+        return self._run(request)
+
+    @app.route("/<bucket>/<s3key:key>", methods=_METHODS)
+    def object(self, request: IRequest, bucket: str, key: str) -> Any:
+        return self._run(request)
+
+    def _run(self, request: Any) -> Any:
+        call = self.call_for(request)
+        if call.error is not None:
+            raise call.error
+        assert call.operation is not None
+        handler = HANDLERS.get(call.operation)
+        if handler is None:
+            raise errors.S3NotImplemented(
+                f"{call.operation.api_name} is not implemented by this server."
+            )
+        return handler(self.context, request, call)
+
+    def call_for(self, request: Any) -> S3Call:
+        """The request's S3Call: made at gotLength by NanioSite, or here for a foreign Site."""
+        call: S3Call | None = getattr(request, "s3call", None)
+        if call is None:
+            call = self.preflight.begin(request.method, request.uri, request.requestHeaders)
+            request.s3call = call
+            request.defaultContentType = None
+            if call.error is None:
+                # A foreign Site buffered the body already; pass it through the
+                # same sink so digests and limits apply alike.
+                _replay_body(request.content, call)
+        request.setHeader(b"x-amz-request-id", call.request_id.encode("ascii"))
+        return call
+
+    @app.handle_errors(errors.S3Error)
+    def s3_error(self, request: IRequest, failure: Failure) -> bytes:
+        return self._render_error(request, failure.value)
+
+    @app.handle_errors(HTTPException)
+    def http_error(self, request: IRequest, failure: Failure) -> bytes:
+        # Only reachable for paths no route matches at all.
+        code = getattr(failure.value, "code", 400)
+        error: errors.S3Error
+        error = errors.MethodNotAllowed() if code == 405 else errors.InvalidURI()
+        return self._render_error(request, error)
+
+    @app.handle_errors
+    def internal_error(self, request: IRequest, failure: Failure) -> bytes:
+        call = getattr(request, "s3call", None)
+        log.failure(
+            "Unhandled error in {method} request {request_id}",
+            failure,
+            method=getattr(call, "method", "?"),
+            request_id=getattr(call, "request_id", "?"),
+        )
+        return self._render_error(request, errors.InternalError())
+
+    def _render_error(self, request: Any, error: errors.S3Error) -> bytes:
+        call: S3Call | None = getattr(request, "s3call", None)
+        request_id = call.request_id if call is not None else new_request_id()
+        resource = error.resource or (call.resource if call is not None else None)
+        if call is not None:
+            call.sink.abort()
+        request.setResponseCode(error.status)
+        request.setHeader(b"x-amz-request-id", request_id.encode("ascii"))
+        for name, value in error.headers.items():
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+        if error.status == 304:
+            return b""
+        request.setHeader(b"content-type", b"application/xml")
+        return xml.error_body(error.code, error.message, resource, request_id, error.fields)
+
+
+def _replay_body(content: BytesIO | None, call: S3Call) -> None:
+    if content is None:
+        return
+    content.seek(0)
+    try:
+        while piece := content.read(256 * 1024):
+            call.sink.write(piece)
+    except errors.S3Error as e:
+        call.error = e
+        call.sink.abort()
+
+
+def make_s3_resource(
+    settings: Settings, reactor: IReactorTime | None = None
+) -> S3Resource:
+    """The S3Resource for these settings (its store, credentials and clock)."""
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor  # type: ignore[assignment]
+    assert reactor is not None
+    store = Store(settings.data_dir, fsync=settings.fsync)
+    credentials = Credentials(settings.users)
+    authenticator = Authenticator(credentials.secret_for, clock=reactor.seconds)
+    context = Context(store=store, settings=settings, credentials=credentials, clock=reactor)
+    preflight = Preflight(S3Resource.app.url_map, authenticator, store, credentials)
+    return S3Resource(context=context, preflight=preflight)
+
+
+def make_resource(settings: Settings, reactor: IReactorTime | None = None) -> IResource:
+    """nanio as an IResource, to mount in any Twisted Web site.
+
+    A plain ``Site`` buffers request bodies before nanio sees them; only
+    ``NanioSite`` streams them to disk (see docs/embedding.md).
+    """
+    resource: IResource = make_s3_resource(settings, reactor).app.resource()
+    return resource
+
+
+__all__ = ["S3Resource", "make_resource", "make_s3_resource", "Shape"]

@@ -1,0 +1,169 @@
+"""
+Request-body consumers: where the bytes of a request go as they arrive.
+
+A sink is chosen per operation before the body is read (see ``call.py``):
+``ObjectSink`` streams object bytes into a temp file of the store while
+computing their digests, ``BufferSink`` keeps a small XML document in memory,
+``DiscardSink`` drops a body nobody asked for.
+
+Invariants:
+- ``write`` is called with each piece of body in order, then exactly one of
+  ``finish`` (the body is complete) or ``abort`` (it never will be).
+- ``abort`` is idempotent and safe after ``finish``; after it no temp file is
+  left behind.
+- Digests run once over each piece as it passes; the body is never read back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from nanio import errors
+from nanio.s3.operations import XML_BODY_LIMIT_BYTES
+
+if TYPE_CHECKING:
+    from nanio.s3.auth import AuthResult
+    from nanio.storage import TempFile
+
+#: S3's largest object.
+MAX_OBJECT_SIZE_BYTES = 5 * 1024**4
+
+_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class DiscardSink:
+    """Drops the body: for operations that take none."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class BufferSink:
+    """Keeps a small body (an XML document) in memory, up to a limit."""
+
+    def __init__(self, limit: int = XML_BODY_LIMIT_BYTES) -> None:
+        self._limit = limit
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            self._pieces.clear()
+            raise errors.MaxMessageLengthExceeded(
+                f"Your request was too big: XML bodies are limited to {self._limit} bytes."
+            )
+        self._pieces.append(data)
+
+    def finish(self) -> bytes:
+        return b"".join(self._pieces)
+
+    def abort(self) -> None:
+        self._pieces.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedObject:
+    """The body of an object upload, complete and verified, in its temp file."""
+
+    temp: TempFile
+    etag: str
+    size: int
+
+
+class ObjectSink:
+    """Streams an object body into a temp file, computing its digests."""
+
+    def __init__(
+        self, temp: TempFile, *, content_md5: bytes | None = None, content_sha256: str | None = None
+    ) -> None:
+        self._temp = temp
+        self._md5 = hashlib.md5()
+        self._expected_md5 = content_md5
+        self._sha256 = hashlib.sha256() if content_sha256 else None
+        self._expected_sha256 = content_sha256.lower() if content_sha256 else None
+        self._size = 0
+
+    @classmethod
+    def for_call(
+        cls, temp: TempFile, headers: Mapping[str, list[str]], auth: AuthResult
+    ) -> ObjectSink:
+        """A sink for an upload, checking the integrity headers it carries."""
+        try:
+            if "content-length" not in headers and "transfer-encoding" not in headers:
+                raise errors.MissingContentLength()
+            return cls(
+                temp,
+                content_md5=_content_md5(headers),
+                content_sha256=_payload_hash(headers, auth),
+            )
+        except BaseException:
+            temp.abort()
+            raise
+
+    def write(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > MAX_OBJECT_SIZE_BYTES:
+            raise errors.EntityTooLarge()
+        self._temp.write(data)
+        self._md5.update(data)
+        if self._sha256 is not None:
+            self._sha256.update(data)
+
+    def finish(self) -> ReceivedObject:
+        """Verify the digests the client sent; the temp file is removed if they fail."""
+        try:
+            md5 = self._md5.digest()
+            if self._expected_md5 is not None and md5 != self._expected_md5:
+                raise errors.BadDigest()
+            if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
+                raise errors.XAmzContentSHA256Mismatch()
+        except errors.S3Error:
+            self.abort()
+            raise
+        return ReceivedObject(self._temp, md5.hex(), self._size)
+
+    def abort(self) -> None:
+        self._temp.abort()
+
+
+def _content_md5(headers: Mapping[str, list[str]]) -> bytes | None:
+    values = headers.get("content-md5")
+    if not values:
+        return None
+    try:
+        digest = base64.b64decode(values[0], validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.InvalidDigest()
+    if len(digest) != 16:
+        raise errors.InvalidDigest()
+    return digest
+
+
+def _payload_hash(headers: Mapping[str, list[str]], auth: AuthResult) -> str | None:
+    """The SHA-256 the body must have, or None when the payload is unsigned."""
+    declared = auth.content_sha256
+    if _HEX_SHA256.fullmatch(declared):
+        return declared
+    if declared.startswith("STREAMING-") or "aws-chunked" in ",".join(
+        headers.get("content-encoding", ())
+    ):
+        # Storing aws-chunked framing as object bytes would corrupt the
+        # object, so refuse rather than guess.
+        raise errors.S3NotImplemented("aws-chunked request bodies are not supported yet.")
+    return None

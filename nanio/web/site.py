@@ -1,0 +1,197 @@
+"""
+The streaming HTTP site: request bodies go to their sink as they arrive.
+
+Twisted Web collects a whole request body before ``render()`` runs.
+``NanioSite`` takes over when the headers are in (``gotLength``): the request
+is routed, classified and authenticated there (``call.Preflight``), and each
+piece of body is handed to the sink the operation chose — a temp file for
+object uploads, a bounded buffer for XML, nothing for bodiless requests.
+Klein's ``render()`` then only commits and answers.
+
+Invariants:
+- A request refused before its body (bad signature, unknown bucket, ...) is
+  answered at once, with no ``100 Continue``; its body is never written
+  anywhere, and the connection is closed after the answer.
+- A body that fails midway (too large, ...) is answered at once in the same
+  way: the rest of it is read and dropped, never stored.
+- An early answer half-closes the connection and drains what the client
+  already sent for a few seconds: closing a socket with unread data makes the
+  kernel send RST, which can destroy the answer before the client reads it.
+- When the connection is lost before the body is complete, the sink is
+  aborted: no partial object, no temp file.
+- ``request.content`` is an empty BytesIO for every request: Twisted's
+  ``requestReceived`` seeks it, and nothing reads it.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import server
+from twisted.web.http import HTTPChannel
+
+from nanio import errors
+from nanio.logs import censor_uri
+from nanio.web.call import S3Call
+from nanio.web.resource import S3Resource, make_s3_resource
+from nanio.web.sinks import DiscardSink
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
+    from nanio.config import Settings
+
+#: How long an early-answered connection is drained before it is cut.
+LINGER_SECONDS = 5.0
+#: Idle connections are closed after this long.
+IDLE_TIMEOUT_SECONDS = 120
+
+
+class StreamingRequest(server.Request):
+    """A request whose body is streamed to the sink its operation chose."""
+
+    # S3 answers without a body type where there is no body; never text/html.
+    defaultContentType = None
+    s3call: S3Call | None = None
+    _started: float = 0.0
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = BytesIO()
+        channel = self.channel
+        site: NanioSite = channel.site
+        self._started = site.clock.seconds()
+        # The request line is on the channel until requestReceived(); these
+        # private names are pinned by tests/web/test_streaming_request.py.
+        self.s3call = site.s3.preflight.begin(channel._command, channel._path, self.requestHeaders)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        call = self.s3call
+        if call is None or call.error is not None:
+            return
+        try:
+            call.sink.write(data)
+        except errors.S3Error as e:
+            call.error = e
+            call.sink.abort()
+            call.sink = DiscardSink()
+            self.channel.answer_early()
+
+    def connectionLost(self, reason: Failure) -> None:
+        # Before the body was complete, or while the handler had not yet
+        # committed: nothing of this upload may stay behind.
+        if self.s3call is not None:
+            self.s3call.sink.abort()
+        super().connectionLost(reason)
+
+
+class NanioChannel(HTTPChannel):
+    """An HTTP/1.1 channel that lets the request decide before the body."""
+
+    _answered_early = False
+    _linger: IDelayedCall | None = None
+
+    def allHeadersReceived(self) -> None:
+        request = self.requests[-1]
+        self.persistent = self.checkPersistence(request, self._version)
+        request.gotLength(self.length)
+        call: S3Call | None = request.s3call
+        if call is not None and call.error is not None and self.length != 0:
+            # With no body to come, the ordinary path answers just as soon
+            # and keeps the connection alive.
+            self.answer_early()
+            return
+        expect = request.requestHeaders.getRawHeaders(b"expect")
+        if expect and expect[0].lower() == b"100-continue" and self._version == b"HTTP/1.1":
+            self._send100Continue()
+
+    def answer_early(self) -> None:
+        """Answer the current request now; drop the rest of its body."""
+        if self._answered_early:
+            return
+        self.persistent = False
+        super().allContentReceived()
+        self._answered_early = True
+
+    def allContentReceived(self) -> None:
+        # After an early answer the transfer decoder may still report the end
+        # of the body; the request was already dispatched.
+        if not self._answered_early:
+            super().allContentReceived()
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if self._answered_early:
+            return
+        super().rawDataReceived(data)
+
+    def loseConnection(self) -> None:
+        if not self._answered_early or self.transport is None:
+            return super().loseConnection()
+        self._networkProducer.unregisterProducer()
+        lose_write = getattr(self.transport, "loseWriteConnection", None)
+        if lose_write is None:
+            return self.transport.loseConnection()
+        lose_write()
+        self._linger = self.callLater(LINGER_SECONDS, self.transport.abortConnection)
+        return None
+
+    def connectionLost(self, reason: Failure) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        super().connectionLost(reason)
+
+
+class NanioSite(server.Site):
+    """A Site that streams request bodies and logs one censored event per request."""
+
+    _log = Logger()
+    protocol = NanioChannel
+    requestFactory = StreamingRequest
+    displayTracebacks = False
+    # One "starting on" line from the listener is enough; Twisted would add two.
+    noisy = False
+
+    def __init__(
+        self, s3: S3Resource, *, clock: IReactorTime, access_log: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(s3.app.resource(), requestFactory=StreamingRequest, **kwargs)
+        self.s3 = s3
+        self.clock = clock
+        self.access_log = access_log
+
+    def log(self, request: Any) -> None:
+        if not self.access_log:
+            return
+        call: S3Call | None = getattr(request, "s3call", None)
+        started = getattr(request, "_started", 0.0)
+        self._log.info(
+            "{method} {uri} {status} {bytes} {duration_ms:.1f}ms {request_id} {access_key}",
+            method=request.method.decode("latin-1"),
+            uri=censor_uri(request.uri),
+            status=request.code,
+            bytes=request.sentLength,
+            duration_ms=(self.clock.seconds() - started) * 1000 if started else 0.0,
+            request_id=call.request_id if call else "-",
+            access_key=call.auth.access_key if call and call.auth else "-",
+            operation=call.operation.api_name if call and call.operation else "-",
+            peer=request.getClientAddress(),
+        )
+
+
+def make_site(settings: Settings, reactor: Any = None) -> NanioSite:
+    """The streaming HTTP factory serving nanio for these settings."""
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    s3 = make_s3_resource(settings, reactor)
+    return NanioSite(
+        s3,
+        clock=reactor,
+        access_log=settings.access_log,
+        reactor=reactor,
+        timeout=IDLE_TIMEOUT_SECONDS,
+    )

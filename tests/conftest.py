@@ -1,0 +1,45 @@
+"""
+Fixtures every test layer may use.
+
+``log_events`` records the twisted.logger events a test emits, and fails the
+test if any of them carries a failure (``log.failure``: a bug) that the test
+did not claim with ``expect_failures``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from twisted.logger import LogEvent, globalLogPublisher
+
+
+class LogEvents(list[LogEvent]):
+    """The events a test emitted, in order."""
+
+    #: How many events carrying a failure the test expects.
+    expected_failures = 0
+
+    def expect_failures(self, count: int) -> None:
+        """Declare that the test itself provokes this many logged failures."""
+        self.expected_failures = count
+
+    def failures(self) -> list[LogEvent]:
+        """The events that carry a failure."""
+        return [event for event in self if "log_failure" in event]
+
+
+@pytest.fixture
+def log_events() -> Iterator[LogEvents]:
+    """Every log event emitted during the test; unexpected logged failures fail it."""
+    events = LogEvents()
+    observer = events.append
+    globalLogPublisher.addObserver(observer)
+    try:
+        yield events
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    failures = events.failures()
+    assert len(failures) == events.expected_failures, [
+        str(event["log_failure"].getTraceback()) for event in failures
+    ]

@@ -1,0 +1,498 @@
+"""
+Requests signed by botocore's own signers, as nanio's server would receive them.
+
+Each helper signs with botocore (``S3SigV4Auth``, ``S3SigV4QueryAuth``,
+``HmacV1Auth``, ``HmacV1QueryAuth``, or a whole boto3 client whose request is
+captured just before it would be sent) under a fixed clock, then returns a
+``SignedRequest``: method, raw path, raw query and header lists exactly as
+they would arrive on the wire, with the ``Host`` header the HTTP client adds.
+
+Only test code uses this module; it may import botocore and boto3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import email.utils
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from unittest import mock
+from urllib.parse import quote, urlsplit
+
+import boto3
+import botocore.auth
+from botocore.auth import HmacV1Auth, HmacV1QueryAuth, S3SigV4Auth, S3SigV4QueryAuth
+from botocore.awsrequest import AWSPreparedRequest, AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.utils import percent_encode_sequence
+
+from nanio.s3.auth import SignedRequest
+
+ENDPOINT = "http://localhost:9000"
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+REGION = "us-east-1"
+#: The instant every helper signs at unless told otherwise.
+WHEN = datetime.datetime(2026, 11, 25, 1, 2, 3, tzinfo=datetime.UTC)
+WHEN_EPOCH = WHEN.timestamp()
+
+HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+
+def object_url(bucket: str, key: str = "", query: str = "", endpoint: str = ENDPOINT) -> str:
+    """Build a path-style URL, encoding the key as botocore's serializer does."""
+    path = f"/{bucket}"
+    if key:
+        path += "/" + quote(key, safe="/~")
+    return f"{endpoint}{path}?{query}" if query else f"{endpoint}{path}"
+
+
+def encode_query(pairs: Iterable[tuple[str, str]]) -> str:
+    """Encode query parameters the way botocore puts them in a URL."""
+    return str(percent_encode_sequence(list(pairs)))
+
+
+def host_from_url(url: str) -> str:
+    """Return the Host header an HTTP client sends for ``url``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    if parts.port is not None and parts.port != default_port:
+        host = f"{host}:{parts.port}"
+    return host
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """Normalise the header inputs the helpers accept to (name, value) pairs."""
+    if headers is None:
+        return []
+    items = headers.items() if hasattr(headers, "items") else headers
+    pairs = []
+    for name, value in items:
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        pairs.append((str(name), str(value)))
+    return pairs
+
+
+def to_signed_request(
+    method: str, url: str, headers: HeaderInput, *, virtual_host_bucket: str | None = None
+) -> SignedRequest:
+    """Turn a URL and the headers a client sends into what the server receives."""
+    parts = urlsplit(url)
+    received: dict[str, list[str]] = {}
+    for name, value in _header_pairs(headers):
+        received.setdefault(name.lower(), []).append(value)
+    received.setdefault("host", [host_from_url(url)])
+    return SignedRequest(
+        method=method.upper(),
+        raw_path=parts.path or "/",
+        raw_query=parts.query,
+        headers=received,
+        virtual_host_bucket=virtual_host_bucket,
+    )
+
+
+def _aws_request(
+    method: str, url: str, headers: HeaderInput, body: bytes = b"", auth_path: str | None = None
+) -> AWSRequest:
+    """Build an AWSRequest whose headers may repeat a name."""
+    request = AWSRequest(method=method, url=url, data=body, auth_path=auth_path)
+    for name, value in _header_pairs(headers):
+        # HTTPHeaders appends on assignment, so a repeated name stays repeated.
+        request.headers[name] = value
+    return request
+
+
+@contextlib.contextmanager
+def frozen_botocore_clock(when: datetime.datetime = WHEN) -> Iterator[None]:
+    """Make every botocore signer believe it is ``when``."""
+    naive = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    epoch = when.timestamp()
+
+    def v2_query_date(signer: HmacV1QueryAuth) -> str:
+        return str(int(epoch + int(signer._expires)))
+
+    with (
+        # SigV4 signers read the time through this one function.
+        mock.patch.object(botocore.auth, "get_current_datetime", return_value=naive),
+        # HmacV1Auth dates its requests with email.utils.formatdate().
+        mock.patch.object(
+            botocore.auth, "formatdate", return_value=email.utils.formatdate(epoch, usegmt=True)
+        ),
+        # HmacV1QueryAuth computes Expires from time.time().
+        mock.patch.object(HmacV1QueryAuth, "_get_date", v2_query_date),
+    ):
+        yield
+
+
+class _RecordingSigV4(S3SigV4Auth):
+    """S3SigV4Auth that keeps the canonical request it signed."""
+
+    recorded = ""
+
+    def canonical_request(self, request: AWSRequest) -> str:
+        self.recorded = str(super().canonical_request(request))
+        return self.recorded
+
+
+class _RecordingSigV4Query(S3SigV4QueryAuth):
+    """S3SigV4QueryAuth that keeps the canonical request it signed."""
+
+    recorded = ""
+
+    def canonical_request(self, request: AWSRequest) -> str:
+        self.recorded = str(super().canonical_request(request))
+        return self.recorded
+
+
+def canonical_request_v4(
+    method: str,
+    url: str,
+    headers: HeaderInput = None,
+    body: bytes = b"",
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = REGION,
+    when: datetime.datetime = WHEN,
+    payload: str = "signed",
+) -> tuple[SignedRequest, str]:
+    """Sign with S3SigV4Auth; return the request and botocore's canonical request."""
+    request = _aws_request(method, url, headers, body)
+    if payload == "unsigned":
+        request.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    elif payload == "trailer":
+        request.context["checksum"] = {"request_algorithm": {"in": "trailer", "name": "crc32"}}
+    signer = _RecordingSigV4(Credentials(access_key, secret), "s3", region)
+    with frozen_botocore_clock(when):
+        signer.add_auth(request)
+    return to_signed_request(method, request.url, request.headers.items()), signer.recorded
+
+
+def sign_v4_headers(
+    method: str,
+    url: str,
+    headers: HeaderInput = None,
+    body: bytes = b"",
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = REGION,
+    when: datetime.datetime = WHEN,
+    payload: str = "signed",
+) -> SignedRequest:
+    """Sign with S3SigV4Auth; ``payload`` is "signed", "unsigned" or "trailer"."""
+    signed, _ = canonical_request_v4(
+        method,
+        url,
+        headers,
+        body,
+        access_key=access_key,
+        secret=secret,
+        region=region,
+        when=when,
+        payload=payload,
+    )
+    return signed
+
+
+def canonical_request_presigned_v4(
+    method: str,
+    url: str,
+    expires: int = 3600,
+    headers: HeaderInput = None,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = REGION,
+    when: datetime.datetime = WHEN,
+) -> tuple[SignedRequest, str]:
+    """Presign with S3SigV4QueryAuth; return the request and botocore's canonical request."""
+    request = _aws_request(method, url, headers)
+    signer = _RecordingSigV4Query(Credentials(access_key, secret), "s3", region, expires=expires)
+    with frozen_botocore_clock(when):
+        signer.add_auth(request)
+    # The client then sends only the headers it was told to, plus Host.
+    return to_signed_request(method, request.url, headers), signer.recorded
+
+
+def presign_v4(
+    method: str,
+    url: str,
+    expires: int = 3600,
+    headers: HeaderInput = None,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = REGION,
+    when: datetime.datetime = WHEN,
+) -> SignedRequest:
+    """Presign with S3SigV4QueryAuth; the client then sends ``headers`` and Host."""
+    signed, _ = canonical_request_presigned_v4(
+        method,
+        url,
+        expires,
+        headers,
+        access_key=access_key,
+        secret=secret,
+        region=region,
+        when=when,
+    )
+    return signed
+
+
+class _RecordingHmacV1(HmacV1Auth):
+    """HmacV1Auth that keeps the string it signed."""
+
+    recorded = ""
+
+    def canonical_string(self, *args: Any, **kwargs: Any) -> str:
+        self.recorded = str(super().canonical_string(*args, **kwargs))
+        return self.recorded
+
+
+def string_to_sign_v2(
+    method: str,
+    url: str,
+    headers: HeaderInput = None,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    when: datetime.datetime = WHEN,
+    virtual_host_bucket: str | None = None,
+) -> tuple[SignedRequest, str]:
+    """Sign with HmacV1Auth; return the request and botocore's string to sign."""
+    auth_path = None
+    if virtual_host_bucket is not None:
+        # What botocore records when it moves the bucket into the host name.
+        auth_path = f"/{virtual_host_bucket}{urlsplit(url).path or '/'}"
+    request = _aws_request(method, url, headers, auth_path=auth_path)
+    signer = _RecordingHmacV1(Credentials(access_key, secret))
+    with frozen_botocore_clock(when):
+        signer.add_auth(request)
+    signed = to_signed_request(
+        method, request.url, request.headers.items(), virtual_host_bucket=virtual_host_bucket
+    )
+    return signed, signer.recorded
+
+
+def sign_v2(
+    method: str,
+    url: str,
+    headers: HeaderInput = None,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    when: datetime.datetime = WHEN,
+    virtual_host_bucket: str | None = None,
+) -> SignedRequest:
+    """Sign with HmacV1Auth (the Authorization: AWS AKID:sig form)."""
+    signed, _ = string_to_sign_v2(
+        method,
+        url,
+        headers,
+        access_key=access_key,
+        secret=secret,
+        when=when,
+        virtual_host_bucket=virtual_host_bucket,
+    )
+    return signed
+
+
+def presign_v2(
+    method: str,
+    url: str,
+    expires: int = 3600,
+    headers: HeaderInput = None,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    when: datetime.datetime = WHEN,
+) -> SignedRequest:
+    """Presign with HmacV1QueryAuth (AWSAccessKeyId, Signature, Expires in the query)."""
+    request = _aws_request(method, url, headers)
+    signer = HmacV1QueryAuth(Credentials(access_key, secret), expires=expires)
+    with frozen_botocore_clock(when):
+        signer.add_auth(request)
+    return to_signed_request(method, request.url, headers)
+
+
+def boto3_client(
+    signature_version: str | None = "s3v4",
+    addressing_style: str = "path",
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = REGION,
+    **config: Any,
+) -> Any:
+    """Build a boto3 S3 client for ENDPOINT that never retries.
+
+    ``signature_version=None`` keeps botocore's default, which presigns with
+    SigV2 for a custom endpoint (what ``aws s3 presign`` of aws-cli v1 does).
+    """
+    if signature_version is not None:
+        config["signature_version"] = signature_version
+    return boto3.client(
+        "s3",
+        endpoint_url=ENDPOINT,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        region_name=region,
+        config=Config(
+            s3={"addressing_style": addressing_style},
+            retries={"total_max_attempts": 1},
+            **config,
+        ),
+    )
+
+
+class _Captured(Exception):
+    """Carries the prepared request out of botocore instead of sending it."""
+
+    def __init__(self, request: AWSPreparedRequest) -> None:
+        super().__init__("captured")
+        self.request = request
+
+
+def _capture(request: AWSPreparedRequest, **kwargs: Any) -> None:
+    """A before-send handler that stops the request at the wire."""
+    raise _Captured(request)
+
+
+def capture(
+    client: Any,
+    operation: str,
+    *,
+    when: datetime.datetime = WHEN,
+    virtual_host_bucket: str | None = None,
+    **params: Any,
+) -> SignedRequest:
+    """Call ``client.<operation>(**params)`` and return the request it would send."""
+    client.meta.events.register("before-send.s3", _capture, unique_id="nanio-capture")
+    try:
+        with frozen_botocore_clock(when):
+            getattr(client, operation)(**params)
+    except _Captured as captured:
+        request = captured.request
+    else:  # pragma: no cover - the handler always raises
+        raise AssertionError("the request was not captured")
+    finally:
+        client.meta.events.unregister("before-send.s3", unique_id="nanio-capture")
+    return to_signed_request(
+        request.method,
+        request.url,
+        request.headers.items(),
+        virtual_host_bucket=virtual_host_bucket,
+    )
+
+
+def boto3_presigned(
+    client: Any,
+    operation: str,
+    params: Mapping[str, Any],
+    expires: int = 3600,
+    *,
+    when: datetime.datetime = WHEN,
+    headers: HeaderInput = None,
+    virtual_host_bucket: str | None = None,
+) -> SignedRequest:
+    """Return the request a plain HTTP client makes for a boto3 presigned URL."""
+    with frozen_botocore_clock(when):
+        url = client.generate_presigned_url(operation, Params=dict(params), ExpiresIn=expires)
+    method = {"get_object": "GET", "put_object": "PUT", "head_object": "HEAD"}.get(operation, "GET")
+    return to_signed_request(method, url, headers, virtual_host_bucket=virtual_host_bucket)
+
+
+def _s3cmd_config(access_key: str, secret: str) -> Any:
+    """Point s3cmd's process-wide Config singleton at these credentials."""
+    from S3.Config import Config as S3cmdConfig
+
+    config = S3cmdConfig()
+    config.access_key = access_key
+    config.secret_key = secret
+    return config
+
+
+@contextlib.contextmanager
+def _frozen_s3cmd_clock(when: datetime.datetime) -> Iterator[None]:
+    """Make s3cmd's SigV4 signer believe it is ``when``."""
+    import S3.Crypto
+
+    naive = when.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    class FrozenDatetime(datetime.datetime):
+        @classmethod
+        def utcnow(cls) -> datetime.datetime:  # type: ignore[override]
+            return naive
+
+    # s3cmd calls datetime.datetime.utcnow() through its module global.
+    with mock.patch.object(S3.Crypto, "datetime", mock.Mock(datetime=FrozenDatetime)):
+        yield
+
+
+def _s3cmd_uri(path: str, params: Mapping[str, str | None]) -> str:
+    """Encode a path and parameters exactly as s3cmd puts them on the request line."""
+    from S3.BaseUtils import s3_quote
+    from S3.Crypto import format_param_str
+
+    return str(s3_quote(path, quote_backslashes=False, unicode_output=True)) + str(
+        format_param_str(dict(params))
+    )
+
+
+def s3cmd_sign_v4(
+    method: str,
+    path: str,
+    params: Mapping[str, str | None] | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = REGION,
+    when: datetime.datetime = WHEN,
+) -> SignedRequest:
+    """Sign a path-style request with s3cmd 2.4's own SigV4 code."""
+    from S3 import Crypto
+    from S3.SortedDict import SortedDict
+
+    _s3cmd_config(access_key, secret)
+    sorted_headers = SortedDict(ignore_case=True)
+    for name, value in (headers or {}).items():
+        sorted_headers[name] = value
+    host = host_from_url(ENDPOINT)
+    with _frozen_s3cmd_clock(when):
+        signed_headers = Crypto.sign_request_v4(
+            method, host, path, dict(params or {}), region, sorted_headers, body
+        )
+    url = ENDPOINT + _s3cmd_uri(path, params or {})
+    return to_signed_request(method, url, list(signed_headers.items()))
+
+
+def s3cmd_sign_v2(
+    method: str,
+    path: str,
+    params: Mapping[str, str | None] | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    when: datetime.datetime = WHEN,
+) -> SignedRequest:
+    """Sign a path-style request with s3cmd 2.4's own SigV2 code."""
+    from S3 import Crypto
+    from S3.SortedDict import SortedDict
+
+    _s3cmd_config(access_key, secret)
+    sorted_headers = SortedDict(ignore_case=True)
+    # s3cmd dates its requests with x-amz-date in RFC 1123 form.
+    sorted_headers["x-amz-date"] = email.utils.formatdate(when.timestamp(), usegmt=True)
+    for name, value in (headers or {}).items():
+        sorted_headers[name] = value
+    signed_headers = Crypto.sign_request_v2(method, path, dict(params or {}), sorted_headers)
+    url = ENDPOINT + _s3cmd_uri(path, params or {})
+    return to_signed_request(method, url, list(signed_headers.items()))

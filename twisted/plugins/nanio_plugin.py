@@ -1,0 +1,3 @@
+from twisted.application.service import ServiceMaker
+
+nanio = ServiceMaker("nanio", "nanio.tap", "S3-compatible object storage server.", "nanio")
