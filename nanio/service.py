@@ -127,8 +127,9 @@ class NanioListener(Service):
                 callbackArgs=(index, description),
                 errbackArgs=(description,),
             )
-        if self._error is not None:
-            raise self._error
+            if self._error is not None:
+                # No point opening the rest: this server will not run.
+                raise self._error
 
     def _port_ready(self, port: IListeningPort, index: int, description: str) -> None:
         if self._listening is None or self._error is not None:

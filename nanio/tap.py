@@ -17,8 +17,8 @@ still takes effect:
 
 A failed listen ends the runner with one sentence, not a traceback.
 
-This module does no work at import time; the service tree is imported only
-when a service is made.
+Importing this module has no side effects; the service tree (and with it
+the web stack) is imported only when a service is made.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
 
 
+# usage.Options has no "append" kind of parameter: a repeatable option is an
+# opt_* method, which usage.Options finds when an instance is made.
 for _option in OPTIONS:
     if _option.kind is Kind.REPEATED:
         setattr(Options, "opt_" + _option.flag.replace("-", "_"), _repeated_option(_option))

@@ -21,6 +21,7 @@ from nanio.config import (
     ensure_data_dir,
     load_settings,
 )
+from nanio.credentials import Credentials
 
 CREDENTIALS = {"NANIO_ACCESS_KEY": "alice", "NANIO_SECRET_KEY": "alice-secret"}
 
@@ -439,3 +440,52 @@ def test_help_shows_the_default_from_settings() -> None:
     """The help text of --port shows the default that Settings holds."""
     (port,) = [option for option in OPTIONS if option.flag == "port"]
     assert f"default {Settings().port}" in port.help
+
+
+# --- the credentials table ----------------------------------------------------------
+
+
+def credentials() -> Credentials:
+    """Two users, one of them an admin."""
+    return Credentials((User("alice", "alice-secret"), User("root", "root-secret", admin=True)))
+
+
+def test_credentials_give_the_secret_of_a_known_key() -> None:
+    """secret_for returns the secret of a configured access key."""
+    assert credentials().secret_for("alice") == "alice-secret"
+
+
+def test_credentials_give_none_for_an_unknown_key() -> None:
+    """secret_for and user return None for an access key nobody has."""
+    table = credentials()
+    assert (table.secret_for("mallory"), table.user("mallory")) == (None, None)
+
+
+def test_credentials_know_admins() -> None:
+    """is_admin is true only for users marked admin, never for unknown keys."""
+    table = credentials()
+    assert [table.is_admin(key) for key in ("root", "alice", "mallory")] == [True, False, False]
+
+
+@pytest.mark.parametrize(("count", "multi"), [(1, False), (2, True)])
+def test_credentials_are_multi_user_with_several_users(count: int, multi: bool) -> None:
+    """multi_user is true with more than one user (buckets then have owners)."""
+    users = [User(f"user{n}", "secret") for n in range(count)]
+    assert Credentials(users).multi_user is multi
+
+
+def test_credentials_are_immutable() -> None:
+    """A Credentials table refuses attribute assignment."""
+    with pytest.raises(AttributeError):
+        credentials()._by_key = {}  # type: ignore[misc]
+
+
+def test_credentials_repr_hides_secrets() -> None:
+    """repr(Credentials) shows access keys only."""
+    assert "alice-secret" not in repr(credentials())
+
+
+def test_credentials_refuse_a_duplicate_key() -> None:
+    """Building a table with one access key twice fails."""
+    with pytest.raises(ValueError, match="'alice'"):
+        Credentials((User("alice", "a"), User("alice", "b")))

@@ -247,3 +247,12 @@ def test_address_is_described_as_a_person_types_it(
 ) -> None:
     """Listening addresses are shown as URLs, or as the unix socket path."""
     assert describe_address(address, secure) == text  # type: ignore[arg-type]
+
+
+def test_failed_listen_leaves_later_endpoints_alone(log_events: LogEvents) -> None:
+    """After the first endpoint fails, the following ones are not listened on."""
+    later = FakeEndpoint()
+    endpoints = [("tcp:80", FakeEndpoint(error=address_in_use(80))), ("tcp:7001", later)]
+    with pytest.raises(ListenFailed):
+        NanioListener(endpoints, Factory()).startService()
+    assert later.pending is None

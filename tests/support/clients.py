@@ -1,0 +1,201 @@
+"""
+Helpers for driving a running nanio server with real clients.
+
+Raw signed HTTP (botocore's own SigV4 signer, ``http.client`` on the wire, so
+the exact path bytes reach the server unnormalised), S3 error XML parsing,
+and subprocess runners for aws-cli and s3cmd with a config that keeps them
+on path-style addressing.
+
+Test support only: nothing here may import nanio, so the clients see the
+server exactly as any other program would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.support.server import REGION, RunningServer, console_script
+
+#: Deadline for one request or one client command; a hang fails the test.
+REQUEST_TIMEOUT_SECONDS = 30.0
+CLIENT_TIMEOUT_SECONDS = 120.0
+
+#: The namespace S3 puts on its response documents.
+S3_XMLNS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """What came back for one raw HTTP request."""
+
+    status: int
+    #: Header names lower-cased; a repeated header keeps its last value.
+    headers: dict[str, str]
+    body: bytes
+
+
+def host_header(server: RunningServer) -> str:
+    """The Host header a client sends to ``server`` (host:port)."""
+    return urlsplit(server.endpoint_url).netloc
+
+
+def signed_request(
+    server: RunningServer,
+    method: str,
+    raw_path: str,
+    *,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    sign: bool = True,
+) -> RawResponse:
+    """Send ``method raw_path?query`` signed with SigV4; ``raw_path`` goes out byte for byte."""
+    target = f"{raw_path}?{query}" if query else raw_path
+    all_headers = {"Host": host_header(server), **(headers or {})}
+    if sign:
+        request = AWSRequest(
+            method=method, url=server.endpoint_url + target, data=body, headers=all_headers
+        )
+        request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+        credentials = Credentials(
+            access_key or server.access_key, secret_key or server.secret_key
+        )
+        # S3SigV4Auth signs the path as given: S3 never normalises it.
+        S3SigV4Auth(credentials, "s3", REGION).add_auth(request)
+        all_headers = dict(request.headers.items())
+    parts = urlsplit(server.endpoint_url)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+    try:
+        connection.request(method, target, body=body or None, headers=all_headers)
+        response = connection.getresponse()
+        data = response.read()
+        received = {name.lower(): value for name, value in response.getheaders()}
+        return RawResponse(status=response.status, headers=received, body=data)
+    finally:
+        connection.close()
+
+
+def error_fields(body: bytes) -> dict[str, str]:
+    """The child elements of an S3 ``<Error>`` document, by tag name."""
+    root = ElementTree.fromstring(body)
+    assert root.tag == "Error", f"not an S3 error document: {body[:200]!r}"
+    return {child.tag: child.text or "" for child in root}
+
+
+def error_code(error: Any) -> str:
+    """The S3 error code botocore parsed from a ``ClientError``."""
+    return str(error.response["Error"]["Code"])
+
+
+def http_status(response: Mapping[str, Any]) -> int:
+    """The HTTP status of a boto3 response or ``ClientError.response``."""
+    return int(response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def response_headers(response: Mapping[str, Any]) -> Mapping[str, str]:
+    """The raw HTTP headers (lower-case names) of a boto3 response."""
+    headers: Mapping[str, str] = response["ResponseMetadata"]["HTTPHeaders"]
+    return headers
+
+
+def urlopen(
+    url: str, *, method: str = "GET", data: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """Fetch ``url`` with urllib as a browser or curl would; HTTP errors are returned too."""
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, headers, response.read()
+    except urllib.error.HTTPError as error:
+        headers = {name.lower(): value for name, value in error.headers.items()}
+        return error.code, headers, error.read()
+
+
+def run_aws(
+    server: RunningServer, *args: str, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aws --endpoint-url <server> <args>`` (aws-cli v1) and return its result."""
+    result = subprocess.run(
+        [console_script("aws"), "--endpoint-url", server.endpoint_url, *args],
+        env=server.client_environ(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_SECONDS,
+    )
+    if check:
+        assert result.returncode == 0, f"aws {' '.join(args)} failed: {result.stderr}"
+    return result
+
+
+def write_s3cmd_config(server: RunningServer, path: Path, *, signature_v2: bool) -> Path:
+    """Write an s3cmd config for ``server`` at ``path``, path-style, plain HTTP."""
+    host = host_header(server)
+    lines = [
+        "[default]",
+        f"access_key = {server.access_key}",
+        f"secret_key = {server.secret_key}",
+        # A host_bucket without %(bucket)s keeps s3cmd on path-style URLs:
+        # it never asks DNS for <bucket>.127.0.0.1.
+        f"host_base = {host}",
+        f"host_bucket = {host}",
+        f"bucket_location = {REGION}",
+        "use_https = False",
+        "check_ssl_certificate = False",
+        f"signature_v2 = {signature_v2}",
+        # Whatever the tester's environment says, talk to the server directly.
+        "proxy_host = ",
+        "proxy_port = 0",
+        # Keep the tests on single-request uploads (multipart is not built yet).
+        "enable_multipart = False",
+        # One attempt: a retry would hide the failure a test is looking for.
+        "max_retries = 1",
+        "progress_meter = False",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_s3cmd(
+    config: Path,
+    *args: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``s3cmd -c <config> <args>`` and return its result."""
+    result = subprocess.run(
+        [console_script("s3cmd"), "-c", str(config), *args],
+        env=dict(environ) if environ is not None else None,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_SECONDS,
+    )
+    if check:
+        assert result.returncode == 0, f"s3cmd {' '.join(args)} failed: {result.stderr}"
+    return result
+
+
+def all_keys(pages: Sequence[Mapping[str, Any]], field: str = "Contents") -> list[str]:
+    """Every ``Key`` under ``field`` across listing pages, in order."""
+    return [entry["Key"] for page in pages for entry in page.get(field, [])]
