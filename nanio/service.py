@@ -45,6 +45,7 @@ from twisted.python.failure import Failure
 from nanio import __version__
 from nanio.config import Settings, ensure_data_dir
 from nanio.web.resource import make_resource
+from nanio.storage import Store
 from nanio.web.site import make_site
 
 if TYPE_CHECKING:
@@ -201,10 +202,11 @@ class NanioService(MultiService):
 
     _log = Logger()
 
-    def __init__(self, settings: Settings, listener: NanioListener) -> None:
+    def __init__(self, settings: Settings, listener: NanioListener, store: Store) -> None:
         super().__init__()
         self.settings = settings
         self.listener = listener
+        self.store = store
         self._announced = False
         listener.setServiceParent(self)
 
@@ -231,6 +233,11 @@ class NanioService(MultiService):
             users=len(settings.users),
             fsync="on" if settings.fsync else "off",
         )
+        # Uploads cut off by a crash leave temp files; live uploads of other
+        # processes on the same store hold a lock on theirs and are kept.
+        removed = self.store.clean_temp()
+        if removed:
+            self._log.info("Removed {count} stray temp file(s)", count=removed)
 
     def stopService(self) -> Deferred[None]:
         """Stop every child service; fires when all ports are closed."""
@@ -258,4 +265,4 @@ def make_service(settings: Settings, reactor: IReactorTCP | None = None) -> Nani
         (description, serverFromString(reactor, description))
         for description in settings.endpoints()
     ]
-    return NanioService(settings, NanioListener(endpoints, site))
+    return NanioService(settings, NanioListener(endpoints, site), site.s3.context.store)

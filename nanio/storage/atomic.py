@@ -24,6 +24,7 @@ No Twisted imports here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -54,7 +55,7 @@ TEMP_MIN_AGE_SECONDS = 60.0
 class TempFile:
     """A file being written in ``.nanio/tmp``: an upload body before commit."""
 
-    __slots__ = ("fd", "path", "size", "name", "_dir_fd", "_finished")
+    __slots__ = ("_dir_fd", "_finished", "fd", "name", "path", "size")
 
     def __init__(self, dir_fd: int, dir_path: str, name: str, fd: int) -> None:
         #: Write-only descriptor, or -1 once closed.
@@ -93,10 +94,8 @@ class TempFile:
             return
         self._finished = True
         self.close()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.name, dir_fd=self._dir_fd)
-        except OSError:
-            pass
 
     def committed(self) -> None:
         """Note that the file was renamed into place: it is no longer ours to remove."""
@@ -149,10 +148,8 @@ def write_small_temp(root: StoreRoot, data: bytes) -> str:
 
 def discard_temp(root: StoreRoot, name: str) -> None:
     """Remove a temp file by name if it is still there."""
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=root.tmp_fd)
-    except OSError:
-        pass
 
 
 def clean_temp(root: StoreRoot, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS) -> int:
@@ -192,7 +189,9 @@ def _remove_if_unused(dir_fd: int, name: str, oldest_ns: int) -> bool:
         os.unlink(name, dir_fd=dir_fd)
         return True
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
+        )
     except FileNotFoundError:
         return False
     try:

@@ -28,6 +28,7 @@ No Twisted imports here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -67,8 +68,6 @@ RECORD_CACHE_SIZE = 4096
 
 #: (st_ino, st_size, st_mtime_ns, st_ctime_ns) of a record file.
 _RecordIdentity = tuple[int, int, int, int]
-#: (owner, created) as a record states them.
-_Record = tuple[str | None, float]
 _META_DIR_NAME = META_DIR.decode("ascii")
 
 
@@ -80,7 +79,7 @@ class Buckets:
         # Every request asks who owns its bucket: a record is parsed once,
         # then only stat'ed.  Records are replaced by rename with a fresh
         # nanosecond mtime, so a changed record never has a cached identity.
-        self._records: dict[str, tuple[_RecordIdentity, _Record]] = {}
+        self._records: dict[str, tuple[_RecordIdentity, BucketInfo]] = {}
 
     def list_buckets(self) -> list[BucketInfo]:
         """Every bucket, sorted by name."""
@@ -117,10 +116,10 @@ class Buckets:
             raise os_error(e) from e
         if not stat.S_ISDIR(st.st_mode):
             raise no_such_bucket(bucket)
-        record = self._read_record(bucket)
-        if record is None:
+        info = self._read_record(bucket)
+        if info is None:
             return BucketInfo(bucket, st.st_mtime_ns / 1e9, None)
-        return BucketInfo(bucket, record[1], record[0])
+        return info
 
     def create_bucket(self, bucket: str, owner: str | None) -> None:
         """Create a bucket owned by ``owner`` (None: shared)."""
@@ -146,7 +145,7 @@ class Buckets:
         """Raise the error S3 gives for creating a bucket that exists."""
         if stat.S_ISDIR(st.st_mode):
             record = self._read_record(bucket)
-            recorded_owner = record[0] if record is not None else None
+            recorded_owner = record.owner if record is not None else None
             if owner is None or recorded_owner is None or recorded_owner == owner:
                 raise BucketAlreadyOwnedByYou(BucketName=bucket)
         # Someone else's bucket, or a stray file or symlink holding the name.
@@ -175,16 +174,13 @@ class Buckets:
         """Create the bucket directory and its sidecar tree."""
         root = self._root
         try:
-            try:
+            # A directory made by hand a moment ago is this bucket now.
+            with contextlib.suppress(FileExistsError):
                 os.mkdir(bucket, DIR_MODE, dir_fd=root.fd)
-            except FileExistsError:
-                pass  # made by hand a moment ago: it is this bucket now
             bfd = root.open_bucket(bucket)
             try:
-                try:
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(META_DIR, DIR_MODE, dir_fd=bfd)
-                except FileExistsError:
-                    pass
                 if root.fsync:
                     os.fsync(bfd)
                     os.fsync(root.fd)
@@ -239,8 +235,8 @@ class Buckets:
         if root.fsync:
             os.fsync(root.buckets_fd)
 
-    def _read_record(self, bucket: str) -> _Record | None:
-        """(owner, created) from the bucket's record; None if it has none."""
+    def _read_record(self, bucket: str) -> BucketInfo | None:
+        """The bucket as its record describes it; None if it has no record."""
         root = self._root
         name = root.record_name(bucket)
         try:
@@ -253,13 +249,13 @@ class Buckets:
         cached = self._records.get(bucket)
         if cached is not None and cached[0] == identity:
             return cached[1]
-        record = self._parse_record(name, st)
+        info = self._parse_record(bucket, name, st)
         if len(self._records) >= RECORD_CACHE_SIZE:
             self._records.clear()
-        self._records[bucket] = (identity, record)
-        return record
+        self._records[bucket] = (identity, info)
+        return info
 
-    def _parse_record(self, name: str, st: os.stat_result) -> _Record:
+    def _parse_record(self, bucket: str, name: str, st: os.stat_result) -> BucketInfo:
         """Read and check a record file; InternalError if it is not one."""
         unreadable = InternalError("A bucket record on the server is damaged.")
         if not stat.S_ISREG(st.st_mode) or st.st_size > RECORD_LIMIT_BYTES:
@@ -280,9 +276,11 @@ class Buckets:
             raise unreadable
         owner = doc.get("owner")
         created = doc.get("created")
-        if not (owner is None or type(owner) is str) or type(created) not in (int, float):
+        if not (owner is None or type(owner) is str) or not (
+            type(created) is int or type(created) is float
+        ):
             raise unreadable
-        return owner, float(created)
+        return BucketInfo(bucket, float(created), owner)
 
 
 def _holds_objects(bfd: int) -> bool:
@@ -304,7 +302,11 @@ def _subtree_holds_objects(fd: int, meta_fd: int, *, top: bool) -> bool:
     try:
         with os.scandir(fd) as entries:
             listed = [
-                (entry.name, entry.is_dir(follow_symlinks=False), entry.is_file(follow_symlinks=False))
+                (
+                    entry.name,
+                    entry.is_dir(follow_symlinks=False),
+                    entry.is_file(follow_symlinks=False),
+                )
                 for entry in entries
             ]
         if any(is_file for _, _, is_file in listed):

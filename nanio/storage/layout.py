@@ -9,6 +9,7 @@ Where everything lives on disk: the only module that spells nanio's paths.
     <root>/.nanio/tmp/                       temp files of uploads in progress
     <root>/.nanio/buckets/<bucket>.json      bucket records
     <root>/.nanio/locks/                     empty files that writers flock
+    <root>/.nanio/multipart/<upload-id>/     multipart uploads (not this module's)
 
 One formula places every sidecar: a key splits into directory names and a
 leaf (``b""`` for a folder marker); the sidecar is ``leaf + ".json"`` in the
@@ -26,13 +27,13 @@ or write object bytes or metadata.  No Twisted imports here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import time
 from collections.abc import Sequence
 from types import TracebackType
-
 from typing import TYPE_CHECKING
 
 from nanio.errors import KeyConflict, NoSuchBucket, NoSuchKey
@@ -87,14 +88,14 @@ class StoreRoot:
     """The store's fixed directories, opened once; shared by every thread."""
 
     __slots__ = (
-        "path",
-        "fd",
-        "tmp_fd",
         "buckets_fd",
-        "locks_fd",
-        "fsync",
         "exact_mtime",
+        "fd",
+        "fsync",
+        "locks_fd",
+        "path",
         "sidecars",
+        "tmp_fd",
     )
 
     def __init__(self, path: str, *, fsync: bool) -> None:
@@ -104,9 +105,8 @@ class StoreRoot:
         #: Absolute path of the data directory (for messages to the operator only).
         self.path = path
         self.fsync = fsync
-        self.sidecars: SidecarCache
         #: Decoded sidecars, shared by readers and listings.
-        self.sidecars = SidecarCache(SIDECAR_CACHE_ENTRIES)
+        self.sidecars: SidecarCache = SidecarCache(SIDECAR_CACHE_ENTRIES)
         os.makedirs(path, exist_ok=True)
         # The root itself may be a symlink (an operator's choice); nothing
         # below it is followed.
@@ -199,7 +199,7 @@ def no_such_key(key: str) -> NoSuchKey:
 
 
 def open_dirs(base_fd: int, names: Sequence[bytes]) -> int:
-    """Open ``base/names...`` without following symlinks; the caller closes it unless it is base_fd."""
+    """Open ``base/names...`` without following symlinks; the caller closes it unless base_fd."""
     fd = base_fd
     try:
         for name in names:
@@ -245,10 +245,8 @@ def make_dir(parent_fd: int, name: str | bytes) -> int:
         return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
     except FileNotFoundError:
         pass
-    try:
+    with contextlib.suppress(FileExistsError):
         os.mkdir(name, DIR_MODE, dir_fd=parent_fd)
-    except FileExistsError:
-        pass
     return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
 
 

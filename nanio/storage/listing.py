@@ -88,16 +88,14 @@ def _any_encoding_name(name: str) -> bytes:
 
 
 _name_bytes: Callable[[str], bytes] = (
-    _utf8_name
-    if codecs.lookup(sys.getfilesystemencoding()).name == "utf-8"
-    else _any_encoding_name
+    _utf8_name if codecs.lookup(sys.getfilesystemencoding()).name == "utf-8" else _any_encoding_name
 )
 
 
 class _Frame:
     """One open directory of the walk."""
 
-    __slots__ = ("fd", "meta_fd", "rel", "entries", "pos", "bound")
+    __slots__ = ("bound", "entries", "fd", "meta_fd", "pos", "rel")
 
     def __init__(self, fd: int, meta_fd: int, rel: bytes, bound: bytes | None) -> None:
         self.fd = fd
@@ -356,9 +354,7 @@ def _list(
     )
 
 
-def _describe_file(
-    root: StoreRoot, bucket: str, frame: _Frame, key: bytes
-) -> ObjectInfo | None:
+def _describe_file(root: StoreRoot, bucket: str, frame: _Frame, key: bytes) -> ObjectInfo | None:
     """The listing entry of a file in ``frame``; None if it vanished."""
     name = key[len(frame.rel) :]
     try:
@@ -379,9 +375,7 @@ def _describe_file(
     return ObjectInfo(text_key, st.st_size, etag, st.st_mtime_ns / 1e9)
 
 
-def _describe_marker(
-    root: StoreRoot, bucket: str, frame: _Frame, key: bytes
-) -> ObjectInfo | None:
+def _describe_marker(root: StoreRoot, bucket: str, frame: _Frame, key: bytes) -> ObjectInfo | None:
     """The listing entry of the folder marker whose directory is ``frame``; None if it vanished."""
     text_key = key.decode("utf-8")
     sidecar = _sidecar(root, bucket, frame, text_key, SIDECAR_SUFFIX)
@@ -390,9 +384,7 @@ def _describe_marker(
     return ObjectInfo(text_key, 0, sidecar.meta.etag, sidecar.mtime_ns / 1e9)
 
 
-def _sidecar(
-    root: StoreRoot, bucket: str, frame: _Frame, key: str, name: bytes
-) -> Sidecar | None:
+def _sidecar(root: StoreRoot, bucket: str, frame: _Frame, key: str, name: bytes) -> Sidecar | None:
     """The sidecar ``name`` in the frame's sidecar directory, from the cache if unchanged."""
     if frame.meta_fd < 0:
         return None

@@ -16,8 +16,8 @@ cycle can form even when stripes collide):
 - a key lock, exclusive: a writer around its two renames (sidecar, then
   data), a delete around its unlinks, and whoever removes an empty
   directory, around checking it is no folder marker and removing it;
-- a key lock, shared: a reader that found a sidecar describing another
-  version of the file, to wait until the writer between its renames is done.
+- a key lock, shared: a reader whose first look found a file and a sidecar
+  that disagree, for its second look, when no writer can be midway.
 
 Critical sections hold no fsync and no I/O on object bytes: they last a few
 system calls.  No Twisted imports here.
@@ -42,7 +42,7 @@ _BUCKET_LOCK_NAMES = [b"b-%02x" % i for i in range(BUCKET_LOCK_STRIPES)]
 class StripeLock:
     """One flock on one stripe file, as a context manager."""
 
-    __slots__ = ("_dir_fd", "_name", "_operation", "_fd")
+    __slots__ = ("_dir_fd", "_fd", "_name", "_operation")
 
     def __init__(self, dir_fd: int, name: bytes, *, exclusive: bool) -> None:
         self._dir_fd = dir_fd
@@ -73,7 +73,9 @@ class StripeLock:
 
 def key_lock(locks_fd: int, bucket: str, raw_key: bytes, *, exclusive: bool) -> StripeLock:
     """The lock that orders writers of ``raw_key`` (UTF-8) in ``bucket``."""
-    stripe = zlib.crc32(raw_key, zlib.crc32(bucket.encode("utf-8", "surrogatepass"))) % KEY_LOCK_STRIPES
+    stripe = (
+        zlib.crc32(raw_key, zlib.crc32(bucket.encode("utf-8", "surrogatepass"))) % KEY_LOCK_STRIPES
+    )
     return StripeLock(locks_fd, _KEY_LOCK_NAMES[stripe], exclusive=exclusive)
 
 

@@ -83,7 +83,7 @@ class Sidecar:
 
 
 def encode_sidecar(meta: ObjectMeta, *, mtime_ns: int, ino: int) -> bytes:
-    """The sidecar bytes for ``meta`` describing a file of ``meta.size`` bytes stamped ``mtime_ns``."""
+    """The sidecar bytes for ``meta``, describing a file of its size stamped ``mtime_ns``."""
     doc: dict[str, Any] = {
         "format": SIDECAR_FORMAT,
         "etag": meta.etag,
@@ -152,7 +152,7 @@ def _text_map(value: object) -> dict[str, str] | None:
         return {}
     if type(value) is not dict:
         return None
-    for name, text in value.items():
+    for _name, text in value.items():
         if type(text) is not str:
             return None
     return value
@@ -170,7 +170,7 @@ def file_identity(st: os.stat_result) -> FileIdentity:
 
 
 def read_sidecar(dir_fd: int, name: bytes) -> tuple[Sidecar | None, FileIdentity | None]:
-    """Read and decode the sidecar ``name`` in ``dir_fd``: (sidecar or None, its file's identity)."""
+    """Read and decode the sidecar ``name`` in ``dir_fd``: (sidecar or None, file identity)."""
     try:
         fd = os.open(name, FILE_READ_FLAGS, dir_fd=dir_fd)
     except OSError as e:
@@ -183,9 +183,10 @@ def read_sidecar(dir_fd: int, name: bytes) -> tuple[Sidecar | None, FileIdentity
             return None, None  # a stale directory (or a FIFO) has the name
         data = os.read(fd, SIDECAR_READ_BYTES)
         if len(data) == SIDECAR_READ_BYTES:
-            data = _read_rest(fd, data)
-            if data is None:
-                return None, None
+            whole = _read_rest(fd, data)
+            if whole is None:
+                return None, None  # too large to be a sidecar
+            data = whole
     except OSError as e:
         raise os_error(e) from e
     finally:
@@ -259,7 +260,7 @@ def describes(sidecar: Sidecar, st: os.stat_result, exact_mtime: bool) -> bool:
 
 
 def synthesized_etag(st: os.stat_result) -> str:
-    """A stable 32-hex ETag for a file without a valid sidecar (hashing its bytes would cost a read)."""
+    """A stable 32-hex ETag for a file without a valid sidecar (hashing would cost a read)."""
     ident = b"%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns)
     return hashlib.md5(ident, usedforsecurity=False).hexdigest()
 

@@ -23,16 +23,17 @@ version's metadata):
    fail because of what it replaces; if it fails anyway (the directory was
    removed meanwhile), its sidecar is taken out again and nothing old was
    touched.
-4. A reader opens the data file once, with ``O_NOFOLLOW``, fstat's that
+4. A reader opens the data file with ``O_NOFOLLOW``, fstat's that
    descriptor and reads the sidecar.  When the sidecar describes the
-   descriptor's file, the two are one version.  Otherwise: if the file was
-   unlinked meanwhile (``st_nlink == 0``: replaced or deleted) it looks
-   again; if the sidecar describes another file, a writer is between its two
-   renames, so it waits on the key's lock (shared) and looks again, once;
-   else the file has no sidecar of its own (dropped in by hand, edited in
-   place) and it serves the bytes it holds with metadata synthesised from
-   fstat of that same descriptor.  The bytes and the metadata served always
-   belong together.
+   descriptor's file, the two are one version (the common case: no lock).
+   When there is no sidecar and the file is still linked, no writer or
+   delete can be midway (they put the sidecar first and unlink the data
+   first), so the file was dropped in by hand: its metadata is synthesised
+   from fstat of that same descriptor.  Otherwise a writer or a delete may be
+   between its two steps, so the reader looks once more holding the key's
+   lock shared, when nothing can move; if the two still disagree, the file
+   was edited by hand and its metadata is synthesised.  Bytes and metadata
+   served always belong together.
 5. A delete, holding the key's lock, unlinks the data file and then the
    sidecar.  Empty parent directories go afterwards, each one checked and
    removed under the lock of the folder-marker key it would be, so it is
@@ -48,6 +49,7 @@ No Twisted imports here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -87,9 +89,6 @@ from nanio.storage.metadata import (
     synthesized_meta,
 )
 
-#: A reader looks at most this many times before settling for the bytes it
-#: holds with synthesised metadata (only under a storm of overwrites).
-READ_ATTEMPTS = 3
 #: A writer walks again this many times when concurrent deletes keep
 #: removing the empty directories it is about to use.
 COMMIT_ATTEMPTS = 5
@@ -172,44 +171,60 @@ def _open_file(
     leaf: bytes,
 ) -> OpenObject:
     """Open the data file ``leaf`` in ``dfd`` and pair it with its own metadata (invariant 4)."""
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            fd = os.open(leaf, FILE_READ_FLAGS, dir_fd=dfd)
-        except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                raise no_such_key(key) from None
-            raise os_error(e) from e
-        keep = False
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                # A directory (a prefix or a marker "key/"), a FIFO, a device.
-                raise no_such_key(key)
-            sidecar = _sidecar(root, bucket, key, bfd, dirs, sidecar_name(leaf))
-            if sidecar is not None and describes(sidecar, st, root.exact_mtime):
-                keep = True
-                return OpenObject(fd, sidecar.meta)
-            st = os.fstat(fd)
-            if attempt < READ_ATTEMPTS - 1:
-                if st.st_nlink == 0:
-                    continue  # replaced or deleted since we opened it: look again
-                if sidecar is not None and attempt == 0:
-                    # Maybe a writer between its two renames: wait for it.
-                    with key_lock(root.locks_fd, bucket, key.encode("utf-8"), exclusive=False):
-                        pass
-                    continue
-            keep = True
+    name = sidecar_name(leaf)
+    fd, st = _open_data(dfd, leaf, key)
+    try:
+        sidecar = _sidecar(root, bucket, key, bfd, dirs, name)
+        if sidecar is not None and describes(sidecar, st, root.exact_mtime):
+            return OpenObject(fd, sidecar.meta)
+        if sidecar is None and os.fstat(fd).st_nlink:
+            # No sidecar, and the file is still in place: nothing nanio is
+            # doing explains that (writers put the sidecar first, deletes
+            # unlink the data first), so the file was dropped in by hand.
             return OpenObject(fd, synthesized_meta(key, st))
-        except OSError as e:
-            raise os_error(e) from e
-        finally:
-            if not keep:
-                os.close(fd)
-    raise InternalError()  # not reached: the last attempt always returns
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    # A writer or a delete may be between its two steps.  Under the key's
+    # lock, shared, none can be: look once more, and what is seen is stable.
+    with key_lock(root.locks_fd, bucket, key.encode("utf-8"), exclusive=False):
+        fd, st = _open_data(dfd, leaf, key)
+        try:
+            sidecar = _sidecar(root, bucket, key, bfd, dirs, name)
+        except BaseException:
+            os.close(fd)
+            raise
+    if sidecar is not None and describes(sidecar, st, root.exact_mtime):
+        return OpenObject(fd, sidecar.meta)
+    # The sidecar is stale (the file was edited by hand) or damaged.
+    return OpenObject(fd, synthesized_meta(key, st))
 
 
-def _marker_meta(root: StoreRoot, bucket: str, key: str, bfd: int, dirs: tuple[bytes, ...]) -> ObjectMeta:
-    """The metadata of the folder marker whose directory ``dirs`` exists; NoSuchKey if it is none."""
+def _open_data(dfd: int, leaf: bytes, key: str) -> tuple[int, os.stat_result]:
+    """Open a data file without following a symlink: (descriptor, its stat); NoSuchKey."""
+    try:
+        fd = os.open(leaf, FILE_READ_FLAGS, dir_fd=dfd)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            raise no_such_key(key) from None
+        raise os_error(e) from e
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        os.close(fd)
+        raise os_error(e) from e
+    if not stat.S_ISREG(st.st_mode):
+        # A directory (a prefix or a marker "key/"), a FIFO, a device.
+        os.close(fd)
+        raise no_such_key(key)
+    return fd, st
+
+
+def _marker_meta(
+    root: StoreRoot, bucket: str, key: str, bfd: int, dirs: tuple[bytes, ...]
+) -> ObjectMeta:
+    """The metadata of the folder marker whose directory ``dirs`` exists; NoSuchKey if none."""
     sidecar = _sidecar(root, bucket, key, bfd, dirs, SIDECAR_SUFFIX)
     if sidecar is None:
         raise no_such_key(key)  # a directory without its sidecar is only a prefix
@@ -454,7 +469,10 @@ def _commit_marker(
                 if sidecar_temp is None:
                     sidecar_temp = write_small_temp(root, sidecar)
                 try:
-                    with DirChain(bfd, dirs) as data_dirs, DirChain(bfd, meta_dirs(dirs)) as side_dirs:
+                    with (
+                        DirChain(bfd, dirs) as data_dirs,
+                        DirChain(bfd, meta_dirs(dirs)) as side_dirs,
+                    ):
                         with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
                             if os.fstat(data_dirs.fd).st_nlink == 0:
                                 # Removed as an empty directory after we opened it.
@@ -588,10 +606,8 @@ def _unlink_quietly(dir_fd: int, name: bytes) -> bool:
 
 def _rmdir_quietly(dir_fd: int, name: bytes) -> None:
     """Remove the directory ``name`` if it is empty."""
-    try:
+    with contextlib.suppress(OSError):
         os.rmdir(name, dir_fd=dir_fd)
-    except OSError:
-        pass
 
 
 def _exists(dir_fd: int, name: str) -> bool:
@@ -601,4 +617,3 @@ def _exists(dir_fd: int, name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
-

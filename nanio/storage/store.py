@@ -9,7 +9,9 @@ only descriptors of its fixed directories and a cache of bucket records, so
 it serves the reactor thread, worker threads and unit tests alike, and any
 number of processes may share one data directory.
 
-Errors are ``nanio.errors.S3Error`` subclasses; no ``OSError`` escapes.
+Errors are ``nanio.errors.S3Error`` subclasses.  The modules map the
+``OSError``s they expect where they happen; each method here maps whatever
+is left (``faults.os_error``), so no ``OSError`` ever reaches the caller.
 
 No Twisted imports here.
 """
@@ -23,6 +25,7 @@ from nanio.s3.model import BucketInfo, ListPage, ObjectMeta
 from nanio.storage import atomic, listing, objects
 from nanio.storage.atomic import TEMP_MIN_AGE_SECONDS, TempFile
 from nanio.storage.buckets import Buckets
+from nanio.storage.faults import os_error
 from nanio.storage.layout import StoreRoot
 from nanio.storage.objects import OpenObject
 
@@ -57,45 +60,75 @@ class Store:
 
     def list_buckets(self) -> list[BucketInfo]:
         """Every bucket, sorted by name."""
-        return self._buckets.list_buckets()
+        try:
+            return self._buckets.list_buckets()
+        except OSError as e:
+            raise os_error(e) from e
 
     def bucket_info(self, bucket: str) -> BucketInfo:
         """A bucket's creation time and owner: NoSuchBucket."""
-        return self._buckets.bucket_info(bucket)
+        try:
+            return self._buckets.bucket_info(bucket)
+        except OSError as e:
+            raise os_error(e) from e
 
     def create_bucket(self, bucket: str, owner: str | None) -> None:
         """Create a bucket: InvalidBucketName, BucketAlreadyOwnedByYou, BucketAlreadyExists."""
-        self._buckets.create_bucket(bucket, owner)
+        try:
+            self._buckets.create_bucket(bucket, owner)
+        except OSError as e:
+            raise os_error(e) from e
 
     def delete_bucket(self, bucket: str) -> None:
         """Delete an empty bucket: NoSuchBucket, BucketNotEmpty."""
-        self._buckets.delete_bucket(bucket)
+        try:
+            self._buckets.delete_bucket(bucket)
+        except OSError as e:
+            raise os_error(e) from e
 
     # -- objects
 
     def open_object(self, bucket: str, key: str) -> OpenObject:
         """Open an object for reading (the caller closes it): NoSuchBucket, NoSuchKey."""
-        return objects.open_object(self._root, bucket, key)
+        try:
+            return objects.open_object(self._root, bucket, key)
+        except OSError as e:
+            raise os_error(e) from e
 
     def head_object(self, bucket: str, key: str) -> ObjectMeta:
         """An object's metadata: NoSuchBucket, NoSuchKey."""
-        return objects.head_object(self._root, bucket, key)
+        try:
+            return objects.head_object(self._root, bucket, key)
+        except OSError as e:
+            raise os_error(e) from e
 
     def create_temp(self) -> TempFile:
         """A new temp file to stream an upload into, for ``commit_object``."""
-        return atomic.create_temp(self._root)
+        try:
+            return atomic.create_temp(self._root)
+        except OSError as e:
+            raise os_error(e) from e
 
     def commit_object(self, bucket: str, key: str, temp: TempFile, meta: ObjectMeta) -> ObjectMeta:
         """Atomically put a finished upload in place; return the metadata as stored."""
-        return objects.commit_object(self._root, bucket, key, temp, meta)
+        try:
+            return objects.commit_object(self._root, bucket, key, temp, meta)
+        except OSError as e:
+            raise os_error(e) from e
 
     def put_object_bytes(self, bucket: str, key: str, data: bytes, meta: ObjectMeta) -> ObjectMeta:
         """Store ``data`` as ``key`` (a key ending in "/" is a folder marker)."""
-        return objects.put_object_bytes(self._root, bucket, key, data, meta)
+        try:
+            return objects.put_object_bytes(self._root, bucket, key, data, meta)
+        except OSError as e:
+            raise os_error(e) from e
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object or folder marker; a missing key is fine.  NoSuchBucket."""
-        objects.delete_object(self._root, bucket, key)
+        try:
+            objects.delete_object(self._root, bucket, key)
+        except OSError as e:
+            raise os_error(e) from e
 
     def list_objects(
         self,
@@ -107,15 +140,21 @@ class Store:
         max_keys: int = 1000,
     ) -> ListPage:
         """One page of keys and common prefixes in S3 order: NoSuchBucket."""
-        return listing.list_objects(
-            self._root,
-            bucket,
-            prefix=prefix,
-            delimiter=delimiter,
-            start_after=start_after,
-            max_keys=max_keys,
-        )
+        try:
+            return listing.list_objects(
+                self._root,
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                max_keys=max_keys,
+            )
+        except OSError as e:
+            raise os_error(e) from e
 
     def clean_temp(self, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS) -> int:
         """Remove temp files and trash no live process uses (at start-up); return the count."""
-        return atomic.clean_temp(self._root, min_age_seconds=min_age_seconds)
+        try:
+            return atomic.clean_temp(self._root, min_age_seconds=min_age_seconds)
+        except OSError as e:
+            raise os_error(e) from e

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
 from klein import Klein
@@ -74,7 +75,9 @@ HANDLERS: dict[Operation, Handler] = {
 class KeyConverter(BaseConverter):
     """Matches any key, slashes and emptiness included: keys.py judges keys."""
 
-    regex = ".*"
+    # [\s\S] rather than ".": a key with a newline must reach keys.py and be
+    # refused there like any other control character.
+    regex = r"[\s\S]*"
     part_isolating = False
 
 
@@ -158,6 +161,9 @@ class S3Resource:
         call: S3Call | None = getattr(request, "s3call", None)
         request_id = call.request_id if call is not None else new_request_id()
         resource = error.resource or (call.resource if call is not None else None)
+        if resource is not None and not resource.isprintable():
+            # Never echo control characters back, not even escaped.
+            resource = quote(resource, safe="/")
         if call is not None:
             call.sink.abort()
         request.setResponseCode(error.status)

@@ -113,6 +113,9 @@ class NanioChannel(HTTPChannel):
         if self._answered_early:
             return
         self.persistent = False
+        # Say so: a client that is not told may send its next request on a
+        # connection that is about to close.
+        self.requests[-1].setHeader(b"connection", b"close")
         super().allContentReceived()
         self._answered_early = True
 
@@ -137,6 +140,19 @@ class NanioChannel(HTTPChannel):
         lose_write()
         self._linger = self.callLater(LINGER_SECONDS, self.transport.abortConnection)
         return None
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
+        # Twisted writes header names in Http-Header-Case.  S3 sends its
+        # x-amz-* names in lower case, and for x-amz-meta-* the case is data:
+        # SDKs hand the rest of the name to the user as the metadata key.
+        sequence = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            if name.startswith(b"X-Amz-"):
+                name = name.lower()
+            for value in values:
+                sequence.extend((name, b": ", value, b"\r\n"))
+        sequence.append(b"\r\n")
+        self.transport.writeSequence(sequence)
 
     def connectionLost(self, reason: Failure) -> None:
         if self._linger is not None and self._linger.active():

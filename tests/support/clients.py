@@ -53,6 +53,14 @@ def host_header(server: RunningServer) -> str:
     return urlsplit(server.endpoint_url).netloc
 
 
+def open_connection(server: RunningServer) -> http.client.HTTPConnection:
+    """A keep-alive HTTP connection to ``server`` for ``signed_request(connection=...)``."""
+    parts = urlsplit(server.endpoint_url)
+    return http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+
+
 def signed_request(
     server: RunningServer,
     method: str,
@@ -64,8 +72,12 @@ def signed_request(
     access_key: str | None = None,
     secret_key: str | None = None,
     sign: bool = True,
+    connection: http.client.HTTPConnection | None = None,
 ) -> RawResponse:
-    """Send ``method raw_path?query`` signed with SigV4; ``raw_path`` goes out byte for byte."""
+    """Send ``method raw_path?query`` signed with SigV4; ``raw_path`` goes out byte for byte.
+
+    Without ``connection`` the request gets a connection of its own, closed after it.
+    """
     target = f"{raw_path}?{query}" if query else raw_path
     all_headers = {"Host": host_header(server), **(headers or {})}
     if sign:
@@ -73,24 +85,72 @@ def signed_request(
             method=method, url=server.endpoint_url + target, data=body, headers=all_headers
         )
         request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
-        credentials = Credentials(
-            access_key or server.access_key, secret_key or server.secret_key
-        )
+        credentials = Credentials(access_key or server.access_key, secret_key or server.secret_key)
         # S3SigV4Auth signs the path as given: S3 never normalises it.
         S3SigV4Auth(credentials, "s3", REGION).add_auth(request)
         all_headers = dict(request.headers.items())
-    parts = urlsplit(server.endpoint_url)
-    connection = http.client.HTTPConnection(
-        parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_SECONDS
-    )
+    own = connection is None
+    conn = open_connection(server) if connection is None else connection
     try:
-        connection.request(method, target, body=body or None, headers=all_headers)
-        response = connection.getresponse()
+        conn.request(method, target, body=body or None, headers=all_headers)
+        response = conn.getresponse()
         data = response.read()
         received = {name.lower(): value for name, value in response.getheaders()}
         return RawResponse(status=response.status, headers=received, body=data)
     finally:
-        connection.close()
+        if own:
+            conn.close()
+
+
+def _client_config(signature_version: str | None) -> Any:
+    """Path-style, one attempt, and a signer choice (None: botocore's own default)."""
+    from botocore.config import Config
+
+    options: dict[str, Any] = {
+        "region_name": REGION,
+        "s3": {"addressing_style": "path"},
+        # One attempt: a retry would hide the failure a test is looking for.
+        "retries": {"total_max_attempts": 1},
+    }
+    if signature_version is not None:
+        options["signature_version"] = signature_version
+    return Config(**options)
+
+
+def boto3_client_as(
+    server: RunningServer,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    signature_version: str | None = "s3v4",
+) -> Any:
+    """A path-style boto3 S3 client for ``server``, with other credentials or signer if asked.
+
+    ``signature_version=None`` keeps botocore's default, which presigns with
+    SigV2 for a custom endpoint (as ``aws s3 presign`` of aws-cli v1 does).
+    """
+    import boto3
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=access_key or server.access_key,
+        aws_secret_access_key=secret_key or server.secret_key,
+        config=_client_config(signature_version),
+    )
+
+
+def boto3_resource(server: RunningServer) -> Any:
+    """A path-style boto3 S3 resource (the object-oriented API) for ``server``."""
+    import boto3
+
+    return boto3.session.Session().resource(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        config=_client_config("s3v4"),
+    )
 
 
 def error_fields(body: bytes) -> dict[str, str]:
@@ -117,10 +177,14 @@ def response_headers(response: Mapping[str, Any]) -> Mapping[str, str]:
 
 
 def urlopen(
-    url: str, *, method: str = "GET", data: bytes | None = None
+    url: str,
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """Fetch ``url`` with urllib as a browser or curl would; HTTP errors are returned too."""
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
             headers = {name.lower(): value for name, value in response.getheaders()}

@@ -119,6 +119,7 @@ def test_head_never_misses_a_key_being_overwritten(store: Store) -> None:
 
 def test_concurrent_writers_leave_a_matching_pair(store: Store) -> None:
     """After writers race on one key, the bytes in place have their own sidecar."""
+
     def writer(number: int) -> Callable[[], None]:
         def write() -> None:
             for n in range(WRITES // 3):

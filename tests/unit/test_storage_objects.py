@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     """A store without fsync, with one bucket "bkt"."""
     with Store(tmp_path / "data", fsync=False) as s:
         s.create_bucket("bkt", None)
@@ -173,6 +174,14 @@ def test_put_in_missing_bucket_is_no_such_bucket_and_leaves_no_temp(store: Store
     assert list((Path(store.root) / ".nanio/tmp").iterdir()) == []
 
 
+def test_put_into_hand_made_bucket_creates_sidecar_tree(store: Store) -> None:
+    """A bucket directory made by hand gets its .nanio-meta on the first PutObject."""
+    (Path(store.root) / "byhand").mkdir()
+    store.put_object_bytes("byhand", "k", b"x", meta_for(b"x", content_type="x/y"))
+    assert store.head_object("byhand", "k").content_type == "x/y"
+    assert (Path(store.root) / "byhand/.nanio-meta/k.json").is_file()
+
+
 def test_put_invalid_key_is_refused(store: Store) -> None:
     """A key that cannot be a path (a '..' segment) is refused with InvalidArgument."""
     with pytest.raises(InvalidArgument):
@@ -299,7 +308,7 @@ def test_non_empty_folder_marker_commit_removes_temp(store: Store) -> None:
 
 
 def test_key_under_a_file_is_a_conflict(store: Store) -> None:
-    """"a/b" cannot be stored when "a" is an object: KeyConflict, and "a" is intact."""
+    """The key "a/b" cannot be stored when "a" is an object: KeyConflict, "a" stays."""
     put(store, "a", b"file a")
     with pytest.raises(KeyConflict):
         put(store, "a/b")
@@ -307,7 +316,7 @@ def test_key_under_a_file_is_a_conflict(store: Store) -> None:
 
 
 def test_key_over_a_prefix_is_a_conflict(store: Store) -> None:
-    """"a" cannot be stored when "a/b" exists: KeyConflict, and "a/b" is intact."""
+    """The key "a" cannot be stored when "a/b" exists: KeyConflict, "a/b" stays."""
     put(store, "a/b", b"inner")
     with pytest.raises(KeyConflict):
         put(store, "a")
@@ -330,7 +339,7 @@ def test_file_beside_marker_is_a_conflict(store: Store) -> None:
 
 
 def test_sidecar_name_clash_is_a_conflict(store: Store) -> None:
-    """"k" cannot be stored beside "k.json/x": their sidecars would need one name."""
+    """The key "k" cannot be stored beside "k.json/x": their sidecars would share a name."""
     put(store, "k.json/x")
     with pytest.raises(KeyConflict):
         put(store, "k")
@@ -425,7 +434,7 @@ def test_delete_in_missing_bucket_is_no_such_bucket(store: Store) -> None:
 
 
 def test_delete_removes_empty_parents_up_to_bucket(store: Store) -> None:
-    """Deleting the last key under a/b/ removes a/b and a (data and sidecar trees), not the bucket."""
+    """Deleting the last key under a/b/ removes a/b and a (both trees), not the bucket."""
     put(store, "a/b/c")
     store.delete_object("bkt", "a/b/c")
     bucket = bucket_path(store)
@@ -592,7 +601,9 @@ def test_fsync_store_fsyncs_file_sidecar_and_directories(
     with Store(tmp_path / "data", fsync=True) as store:
         store.create_bucket("bkt", None)
         monkeypatch.setattr(
-            os, "fsync", lambda fd: synced.append(os.path.isdir(f"/proc/self/fd/{fd}")) or real_fsync(fd)
+            os,
+            "fsync",
+            lambda fd: synced.append(os.path.isdir(f"/proc/self/fd/{fd}")) or real_fsync(fd),
         )
         put(store, "k", b"durable")
     assert (synced.count(False), synced.count(True)) == (2, 2)
@@ -633,3 +644,33 @@ def test_os_error_message_names_no_path() -> None:
     """The message of a mapped OSError never names the server's path."""
     error = os_error(PermissionError(errno.EACCES, "Permission denied", "/srv/secret/path"))
     assert "/srv" not in error.message and error.status == 500
+
+
+def test_unexpected_os_error_becomes_internal_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error while reading surfaces as InternalError, never as OSError."""
+    put(store, "k")
+
+    def failing_fstat(fd: int) -> os.stat_result:
+        raise OSError(errno.EIO, "Input/output error")
+
+    # Patched only around the call: pytest itself uses os.fstat.
+    with pytest.raises(InternalError), monkeypatch.context() as patched:
+        patched.setattr(os, "fstat", failing_fstat)
+        store.open_object("bkt", "k")
+
+
+def test_disk_full_while_writing_is_insufficient_storage(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while writing an upload is InsufficientStorage, and the temp file is removed."""
+    temp = store.create_temp()
+
+    def full_disk(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(InsufficientStorage), monkeypatch.context() as patched:
+        patched.setattr(os, "write", full_disk)
+        temp.write(b"more")
+    assert not os.path.exists(temp.path)

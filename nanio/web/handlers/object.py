@@ -85,7 +85,7 @@ def _set_object_headers(request: Any, call: S3Call, meta: ObjectMeta) -> None:
     for name, value in meta.user_metadata.items():
         set_header(b"x-amz-meta-" + name.encode("latin-1"), value.encode("utf-8"))
     query = call.query
-    if "response-content-type" in query or len(query) > 1:
+    if query:
         for param, header in RESPONSE_OVERRIDES:
             override = query.get(param)
             if override is not None:
@@ -97,9 +97,8 @@ def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject
     opened = ctx.store.open_object(call.bucket, call.key)
     try:
         meta = opened.meta
-        s3headers.evaluate_conditions(
-            call.headers, meta.etag, meta.last_modified, for_get=call.method == "GET"
-        )
+        # GET and HEAD alike answer 304 where a condition says "not modified".
+        s3headers.evaluate_conditions(call.headers, meta.etag, meta.last_modified, for_get=True)
         byte_range = s3headers.parse_range(call.header("range"), meta.size)
     except errors.S3Error as e:
         if isinstance(e, errors.NotModified):
