@@ -44,8 +44,8 @@ from twisted.python.failure import Failure
 
 from nanio import __version__
 from nanio.config import Settings, ensure_data_dir
-from nanio.web.resource import make_resource
 from nanio.storage import Store
+from nanio.web.resource import make_resource
 from nanio.web.site import make_site
 
 if TYPE_CHECKING:

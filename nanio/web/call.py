@@ -28,7 +28,7 @@ from werkzeug.exceptions import NotFound as WerkzeugNotFound
 from werkzeug.routing import Map
 
 from nanio import errors
-from nanio.s3.auth import AuthResult, Authenticator, SignedRequest
+from nanio.s3.auth import Authenticator, AuthResult, SignedRequest
 from nanio.s3.keys import validate_key
 from nanio.s3.operations import Body, Operation, Shape, classify
 from nanio.web.handlers.context import may_access
@@ -72,7 +72,9 @@ def _decode(text: str) -> str:
     try:
         return unquote_to_bytes(text).decode("utf-8")
     except UnicodeDecodeError:
-        raise errors.InvalidArgument("The request contains a parameter that is not valid UTF-8.")
+        raise errors.InvalidArgument(
+            "The request contains a parameter that is not valid UTF-8."
+        ) from None
 
 
 @dataclass(slots=True)
@@ -114,7 +116,9 @@ class Preflight:
     def begin(self, method: bytes, uri: bytes, request_headers: Headers) -> S3Call:
         """Decide everything that can be decided before the body arrives."""
         raw_path, _, raw_query = uri.decode("latin-1").partition("?")
-        call = S3Call(request_id=new_request_id(), method=method.decode("latin-1"), resource=raw_path)
+        call = S3Call(
+            request_id=new_request_id(), method=method.decode("latin-1"), resource=raw_path
+        )
         try:
             self._begin(call, raw_path, raw_query, request_headers)
         except errors.S3Error as e:
@@ -127,7 +131,7 @@ class Preflight:
         try:
             path = unquote_to_bytes(raw_path).decode("utf-8")
         except UnicodeDecodeError:
-            raise errors.InvalidURI("Couldn't parse the specified URI.")
+            raise errors.InvalidURI("Couldn't parse the specified URI.") from None
         call.resource = path
         call.headers = headers = {
             name.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
@@ -138,9 +142,9 @@ class Preflight:
         try:
             endpoint, args = self._adapter.match(path, call.method)
         except WerkzeugMethodNotAllowed:
-            raise errors.MethodNotAllowed()
+            raise errors.MethodNotAllowed() from None
         except WerkzeugNotFound:
-            raise errors.InvalidURI("Couldn't parse the specified URI.")
+            raise errors.InvalidURI("Couldn't parse the specified URI.") from None
         shape = ROUTE_SHAPES[endpoint]
         bucket = args.get("bucket", "")
         key = args.get("key", "")
@@ -154,7 +158,9 @@ class Preflight:
         call.operation = operation
 
         call.auth = self._authenticator.authenticate(
-            SignedRequest(method=call.method, raw_path=raw_path, raw_query=raw_query, headers=headers)
+            SignedRequest(
+                method=call.method, raw_path=raw_path, raw_query=raw_query, headers=headers
+            )
         )
         if operation is Operation.Unsupported:
             raise errors.S3NotImplemented()

@@ -24,8 +24,7 @@ import os
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
-from twisted.web.iweb import IRequest
+from twisted.internet.interfaces import IConsumer, IDelayedCall, IPushProducer, IReactorTime
 from zope.interface import implementer
 
 
@@ -36,6 +35,7 @@ class OpenFile(Protocol):
     def fd(self) -> int: ...
 
     def close(self) -> None: ...
+
 
 #: Bytes read per ``pread``.  Large enough to amortise the syscall and the
 #: transport's bookkeeping, small enough to keep per-connection memory low.
@@ -49,13 +49,13 @@ class FileProducer:
     """Pushes a byte range of an open file to a request, with backpressure."""
 
     def __init__(
-        self, source: OpenFile, offset: int, length: int, request: IRequest, clock: IReactorTime
+        self, source: OpenFile, offset: int, length: int, request: IConsumer, clock: IReactorTime
     ) -> None:
         self._source: OpenFile | None = source
         self._fd = source.fd
         self._offset = offset
         self._remaining = length
-        self._request: IRequest | None = request
+        self._request: IConsumer | None = request
         self._clock = clock
         self._paused = False
         self._call: IDelayedCall | None = None
@@ -115,7 +115,7 @@ class FileProducer:
                 return
         self._schedule()
 
-    def _finish(self, request: IRequest) -> None:
+    def _finish(self, request: IConsumer) -> None:
         self._close()
         self._request = None
         request.unregisterProducer()

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
-from typing import TYPE_CHECKING, Any
 
 from klein import Klein
 from twisted.logger import Logger
@@ -136,7 +136,9 @@ class S3Resource:
 
     @app.handle_errors(errors.S3Error)
     def s3_error(self, request: IRequest, failure: Failure) -> bytes:
-        return self._render_error(request, failure.value)
+        error = failure.value
+        assert isinstance(error, errors.S3Error)
+        return self._render_error(request, error)
 
     @app.handle_errors(HTTPException)
     def http_error(self, request: IRequest, failure: Failure) -> bytes:
@@ -146,7 +148,7 @@ class S3Resource:
         error = errors.MethodNotAllowed() if code == 405 else errors.InvalidURI()
         return self._render_error(request, error)
 
-    @app.handle_errors
+    @app.handle_errors(Exception)
     def internal_error(self, request: IRequest, failure: Failure) -> bytes:
         call = getattr(request, "s3call", None)
         log.failure(
@@ -188,15 +190,12 @@ def _replay_body(content: BytesIO | None, call: S3Call) -> None:
         call.sink.abort()
 
 
-def make_s3_resource(
-    settings: Settings, reactor: IReactorTime | None = None
-) -> S3Resource:
+def make_s3_resource(settings: Settings, reactor: IReactorTime | None = None) -> S3Resource:
     """The S3Resource for these settings (its store, credentials and clock)."""
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
-        reactor = global_reactor  # type: ignore[assignment]
-    assert reactor is not None
+        reactor = cast("IReactorTime", global_reactor)
     store = Store(settings.data_dir, fsync=settings.fsync)
     credentials = Credentials(settings.users)
     authenticator = Authenticator(credentials.secret_for, clock=reactor.seconds)
@@ -215,4 +214,4 @@ def make_resource(settings: Settings, reactor: IReactorTime | None = None) -> IR
     return resource
 
 
-__all__ = ["S3Resource", "make_resource", "make_s3_resource", "Shape"]
+__all__ = ["S3Resource", "Shape", "make_resource", "make_s3_resource"]

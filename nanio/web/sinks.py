@@ -149,7 +149,7 @@ def _content_md5(headers: Mapping[str, list[str]]) -> bytes | None:
     try:
         digest = base64.b64decode(values[0], validate=True)
     except (binascii.Error, ValueError):
-        raise errors.InvalidDigest()
+        raise errors.InvalidDigest() from None
     if len(digest) != 16:
         raise errors.InvalidDigest()
     return digest

@@ -26,9 +26,10 @@ Invariants:
 from __future__ import annotations
 
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
@@ -61,7 +62,7 @@ class StreamingRequest(server.Request):
 
     def gotLength(self, length: int | None) -> None:
         self.content = BytesIO()
-        channel = self.channel
+        channel = cast(NanioChannel, self.channel)
         site: NanioSite = channel.site
         self._started = site.clock.seconds()
         # The request line is on the channel until requestReceived(); these
@@ -78,7 +79,7 @@ class StreamingRequest(server.Request):
             call.error = e
             call.sink.abort()
             call.sink = DiscardSink()
-            self.channel.answer_early()
+            cast(NanioChannel, self.channel).answer_early()
 
     def connectionLost(self, reason: Failure) -> None:
         # Before the body was complete, or while the handler had not yet
@@ -93,6 +94,7 @@ class NanioChannel(HTTPChannel):
 
     _answered_early = False
     _linger: IDelayedCall | None = None
+    site: NanioSite
 
     def allHeadersReceived(self) -> None:
         request = self.requests[-1]
@@ -131,15 +133,16 @@ class NanioChannel(HTTPChannel):
         super().rawDataReceived(data)
 
     def loseConnection(self) -> None:
-        if not self._answered_early or self.transport is None:
-            return super().loseConnection()
-        self._networkProducer.unregisterProducer()
-        lose_write = getattr(self.transport, "loseWriteConnection", None)
-        if lose_write is None:
-            return self.transport.loseConnection()
-        lose_write()
-        self._linger = self.callLater(LINGER_SECONDS, self.transport.abortConnection)
-        return None
+        transport = self.transport
+        if not self._answered_early or not ITCPTransport.providedBy(transport):
+            # Transports without a half-close (unix sockets) just close.
+            super().loseConnection()
+            return
+        # What HTTPChannel.loseConnection does, with a half-close in place
+        # of the close: unhook the transport as our producer first.
+        self._networkProducer.unregisterProducer()  # type: ignore[attr-defined]
+        transport.loseWriteConnection()
+        self._linger = self.callLater(LINGER_SECONDS, transport.abortConnection)
 
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
         # Twisted writes header names in Http-Header-Case.  S3 sends its
@@ -152,9 +155,10 @@ class NanioChannel(HTTPChannel):
             for value in values:
                 sequence.extend((name, b": ", value, b"\r\n"))
         sequence.append(b"\r\n")
+        assert self.transport is not None
         self.transport.writeSequence(sequence)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
         super().connectionLost(reason)
@@ -164,7 +168,7 @@ class NanioSite(server.Site):
     """A Site that streams request bodies and logs one censored event per request."""
 
     _log = Logger()
-    protocol = NanioChannel
+    protocol = NanioChannel  # type: ignore[assignment]
     requestFactory = StreamingRequest
     displayTracebacks = False
     # One "starting on" line from the listener is enough; Twisted would add two.

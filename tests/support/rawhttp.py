@@ -48,7 +48,9 @@ def sign(
     secret: str = SECRET_KEY,
 ) -> dict[str, str]:
     """The headers botocore's SigV4 signer puts on this request."""
-    request = AWSRequest(method=method, url=f"http://{HOST}{path}", data=body, headers=headers or {})
+    request = AWSRequest(
+        method=method, url=f"http://{HOST}{path}", data=body, headers=headers or {}
+    )
     if payload_hash == "hash":
         payload_hash = hashlib.sha256(body).hexdigest()
     if payload_hash is not None:

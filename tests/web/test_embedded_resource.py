@@ -34,7 +34,9 @@ def make_stub(tmp_path: Path) -> StubTreq:
     return StubTreq(make_resource(make_settings(str(tmp_path / "data")), reactor=clock))
 
 
-def request(stub: StubTreq, method: str, path: str, body: bytes = b"", **options: Any) -> tuple[int, dict[bytes, list[bytes]], bytes]:
+def request(
+    stub: StubTreq, method: str, path: str, body: bytes = b"", **options: Any
+) -> tuple[int, dict[bytes, list[bytes]], bytes]:
     headers = sign(method, path, body=body, **options)
     response = result_of(
         stub, stub.request(method, f"http://{HOST}{path}", headers=headers, data=body or None)
@@ -60,7 +62,9 @@ def test_buffered_body_is_still_verified(tmp_path: Path) -> None:
     stub = make_stub(tmp_path)
     request(stub, "PUT", "/bkt")
     headers = sign("PUT", "/bkt/k", body=b"good", payload_hash="hash")
-    response = result_of(stub, stub.request("PUT", f"http://{HOST}/bkt/k", headers=headers, data=b"evil"))
+    response = result_of(
+        stub, stub.request("PUT", f"http://{HOST}/bkt/k", headers=headers, data=b"evil")
+    )
     content = result_of(stub, response.content())
     assert response.code == 400
     assert b"<Code>XAmzContentSHA256Mismatch</Code>" in content

@@ -100,7 +100,7 @@ def test_accepted_put_gets_continue_then_stores_the_body(data_dir: Path) -> None
 
 
 def test_body_reaches_a_temp_file_while_it_arrives(data_dir: Path) -> None:
-    """Half of an upload is already in a temp file, and not in request.content, before the rest arrives."""
+    """Half an upload is in a temp file, not in request.content, before the rest arrives."""
     site, _ = make_test_site(str(data_dir))
     conn = Connection(site)
     body = os.urandom(300_000)

@@ -70,7 +70,9 @@ def get_bucket_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
 def put_bucket_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
     if _xml_body(call):
-        raise errors.S3NotImplemented("Access control lists other than 'private' are not supported.")
+        raise errors.S3NotImplemented(
+            "Access control lists other than 'private' are not supported."
+        )
     return b""
 
 

@@ -159,7 +159,9 @@ def put_object_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
     ctx.store.head_object(call.bucket, call.key)
     assert call.sink is not None
     if call.sink.finish():  # type: ignore[attr-defined]
-        raise errors.S3NotImplemented("Access control lists other than 'private' are not supported.")
+        raise errors.S3NotImplemented(
+            "Access control lists other than 'private' are not supported."
+        )
     return b""
 
 
@@ -176,7 +178,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
         raise errors.InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
             ArgumentName="x-amz-copy-source",
-        )
+        ) from None
     return bucket, key
 
 
@@ -204,7 +206,11 @@ def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     # stalls other requests until it is done.
     with ctx.store.open_object(source_bucket, source_key) as source:
         if directive == "COPY":
-            request_meta = (source.meta.content_type, source.meta.headers, source.meta.user_metadata)
+            request_meta = (
+                source.meta.content_type,
+                source.meta.headers,
+                source.meta.user_metadata,
+            )
         temp = ctx.store.create_temp()
         try:
             md5 = hashlib.md5()

@@ -27,7 +27,7 @@ def decode_token(token: str) -> str:
     except (binascii.Error, UnicodeError, ValueError):
         raise errors.InvalidArgument(
             "The continuation token provided is incorrect", ArgumentName="continuation-token"
-        )
+        ) from None
 
 
 def parse_max(call: S3Call, name: str, limit: int) -> int:
