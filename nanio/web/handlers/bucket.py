@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from nanio import errors
 from nanio.s3 import xml
 from nanio.s3.keys import validate_key
+from nanio.s3.model import ListPage
 from nanio.web.call import S3Call
 from nanio.web.handlers.context import (
     Context,
@@ -76,33 +78,46 @@ def put_bucket_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
     return b""
 
 
-def _encoding_type(call: S3Call) -> str | None:
-    encoding = call.query.get("encoding-type")
-    xml.validate_encoding_type(encoding)
-    return encoding
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The parameters every listing shares, and the page they select."""
+
+    prefix: str
+    delimiter: str
+    max_keys: int
+    encoding_type: str | None
+    page: ListPage
 
 
-def list_objects_v2(ctx: Context, request: Any, call: S3Call) -> bytes:
+def _list(ctx: Context, call: S3Call, start_after: str) -> _Listing:
+    """Read the shared listing parameters and fetch the page after ``start_after``."""
     query = call.query
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter", "")
     max_keys = parse_max(call, "max-keys", MAX_KEYS_PER_PAGE)
-    encoding = _encoding_type(call)
-    token = query.get("continuation-token")
-    start_after = query.get("start-after", "")
-    # A continuation token wins over start-after, as in S3.
-    resume_after = decode_token(token) if token is not None else start_after
+    encoding_type = query.get("encoding-type")
+    xml.validate_encoding_type(encoding_type)
     page = ctx.store.list_objects(
-        call.bucket, prefix=prefix, delimiter=delimiter, start_after=resume_after, max_keys=max_keys
+        call.bucket, prefix=prefix, delimiter=delimiter, start_after=start_after, max_keys=max_keys
     )
+    return _Listing(prefix, delimiter, max_keys, encoding_type, page)
+
+
+def list_objects_v2(ctx: Context, request: Any, call: S3Call) -> bytes:
+    query = call.query
+    token = query.get("continuation-token")
+    # A continuation token wins over start-after, as in S3.
+    resume_after = decode_token(token) if token is not None else query.get("start-after", "")
+    listing = _list(ctx, call, resume_after)
+    page = listing.page
     owner_id, owner_name = ctx.owner(call)
     body = xml.list_objects_v2(
         page,
         bucket=call.bucket,
-        prefix=prefix,
-        delimiter=delimiter or None,
-        max_keys=max_keys,
-        encoding_type=encoding,
+        prefix=listing.prefix,
+        delimiter=listing.delimiter or None,
+        max_keys=listing.max_keys,
+        encoding_type=listing.encoding_type,
         continuation_token=token,
         next_continuation_token=(
             encode_token(page.next_marker) if page.is_truncated and page.next_marker else None
@@ -116,24 +131,17 @@ def list_objects_v2(ctx: Context, request: Any, call: S3Call) -> bytes:
 
 
 def list_objects(ctx: Context, request: Any, call: S3Call) -> bytes:
-    query = call.query
-    prefix = query.get("prefix", "")
-    delimiter = query.get("delimiter", "")
-    marker = query.get("marker", "")
-    max_keys = parse_max(call, "max-keys", MAX_KEYS_PER_PAGE)
-    encoding = _encoding_type(call)
-    page = ctx.store.list_objects(
-        call.bucket, prefix=prefix, delimiter=delimiter, start_after=marker, max_keys=max_keys
-    )
+    marker = call.query.get("marker", "")
+    listing = _list(ctx, call, marker)
     owner_id, owner_name = ctx.owner(call)
     body = xml.list_objects_v1(
-        page,
+        listing.page,
         bucket=call.bucket,
-        prefix=prefix,
-        delimiter=delimiter or None,
+        prefix=listing.prefix,
+        delimiter=listing.delimiter or None,
         marker=marker,
-        max_keys=max_keys,
-        encoding_type=encoding,
+        max_keys=listing.max_keys,
+        encoding_type=listing.encoding_type,
         owner_id=owner_id,
         owner_name=owner_name,
     )
@@ -141,24 +149,17 @@ def list_objects(ctx: Context, request: Any, call: S3Call) -> bytes:
 
 
 def list_object_versions(ctx: Context, request: Any, call: S3Call) -> bytes:
-    query = call.query
-    prefix = query.get("prefix", "")
-    delimiter = query.get("delimiter", "")
-    key_marker = query.get("key-marker", "")
-    max_keys = parse_max(call, "max-keys", MAX_KEYS_PER_PAGE)
-    encoding = _encoding_type(call)
-    page = ctx.store.list_objects(
-        call.bucket, prefix=prefix, delimiter=delimiter, start_after=key_marker, max_keys=max_keys
-    )
+    key_marker = call.query.get("key-marker", "")
+    listing = _list(ctx, call, key_marker)
     owner_id, owner_name = ctx.owner(call)
     body = xml.list_object_versions(
-        page,
+        listing.page,
         bucket=call.bucket,
-        prefix=prefix,
-        delimiter=delimiter or None,
+        prefix=listing.prefix,
+        delimiter=listing.delimiter or None,
         key_marker=key_marker,
-        max_keys=max_keys,
-        encoding_type=encoding,
+        max_keys=listing.max_keys,
+        encoding_type=listing.encoding_type,
         owner_id=owner_id,
         owner_name=owner_name,
     )
