@@ -41,6 +41,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from nanio import __version__
 from nanio.config import Settings, ensure_data_dir
@@ -85,6 +86,26 @@ def _reason(failure: Failure) -> str:
         strerror = getattr(socket_error, "strerror", None)
         return str(strerror or socket_error)
     return str(error) or type(error).__name__
+
+
+class ThreadPoolService(Service):
+    """Owns a thread pool: started and stopped with the service tree."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pool.stop()
+
+
+#: Worker threads for disk writes of large uploads.  Uploads are written a
+#: batch at a time each, so a few threads serve many concurrent uploads.
+DISK_THREADS = 4
 
 
 class NanioListener(Service):
@@ -202,11 +223,22 @@ class NanioService(MultiService):
 
     _log = Logger()
 
-    def __init__(self, settings: Settings, listener: NanioListener, store: Store) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        listener: NanioListener,
+        store: Store,
+        disk_threads: ThreadPoolService | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.listener = listener
         self.store = store
+        if disk_threads is not None:
+            # Added before the listener, so stopped after it (MultiService
+            # stops children in reverse): uploads finishing while the ports
+            # close can still write.
+            disk_threads.setServiceParent(self)
         self._announced = False
         listener.setServiceParent(self)
 
@@ -260,9 +292,12 @@ def make_service(settings: Settings, reactor: IReactorTCP | None = None) -> Nani
 
         reactor = global_reactor
     ensure_data_dir(settings.data_dir)
-    site = make_site(settings, reactor)
+    pool = ThreadPool(minthreads=0, maxthreads=DISK_THREADS, name="nanio-disk")
+    site = make_site(settings, reactor, pool)
     endpoints = [
         (description, serverFromString(reactor, description))
         for description in settings.endpoints()
     ]
-    return NanioService(settings, NanioListener(endpoints, site), site.s3.context.store)
+    return NanioService(
+        settings, NanioListener(endpoints, site), site.s3.context.store, ThreadPoolService(pool)
+    )

@@ -33,6 +33,7 @@ from nanio.s3.keys import validate_key
 from nanio.s3.operations import Body, Operation, Shape, classify
 from nanio.web.handlers.context import may_access
 from nanio.web.sinks import BufferSink, DiscardSink, ObjectSink, Sink
+from nanio.web.spool import Offload
 
 if TYPE_CHECKING:
     from twisted.web.http_headers import Headers
@@ -105,13 +106,19 @@ class Preflight:
     """Routes, classifies and authenticates requests before their bodies."""
 
     def __init__(
-        self, url_map: Map, authenticator: Authenticator, store: Store, credentials: Credentials
+        self,
+        url_map: Map,
+        authenticator: Authenticator,
+        store: Store,
+        credentials: Credentials,
+        offload: Offload | None = None,
     ) -> None:
         # Bound once: binding per request costs as much as matching.
         self._adapter = url_map.bind("nanio", "/")
         self._authenticator = authenticator
         self._store = store
         self._credentials = credentials
+        self._offload = offload
 
     def begin(self, method: bytes, uri: bytes, request_headers: Headers) -> S3Call:
         """Decide everything that can be decided before the body arrives."""
@@ -177,7 +184,9 @@ class Preflight:
         assert call.operation is not None and call.auth is not None
         body = call.operation.body
         if body is Body.OBJECT:
-            return ObjectSink.for_call(self._store.create_temp(), call.headers, call.auth)
+            return ObjectSink.for_call(
+                self._store.create_temp(), call.headers, call.auth, self._offload
+            )
         if body is Body.XML:
             return BufferSink()
         return DiscardSink()

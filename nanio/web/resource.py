@@ -11,13 +11,16 @@ The app lives on the class; the store, settings and clock on the instance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from klein import Klein
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from werkzeug.exceptions import HTTPException
@@ -34,9 +37,11 @@ from nanio.web.handlers import bucket as bucket_handlers
 from nanio.web.handlers import object as object_handlers
 from nanio.web.handlers import service as service_handlers
 from nanio.web.handlers.context import Context
+from nanio.web.spool import Offload
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
+    from twisted.python.threadpool import ThreadPool
     from twisted.web.iweb import IRequest
     from twisted.web.resource import IResource
 
@@ -118,7 +123,10 @@ class S3Resource:
             raise errors.S3NotImplemented(
                 f"{call.operation.api_name} is not implemented by this server."
             )
-        return handler(self.context, request, call)
+        result = handler(self.context, request, call)
+        if isinstance(result, Coroutine):
+            return Deferred.fromCoroutine(result)
+        return result
 
     def call_for(self, request: Any) -> S3Call:
         """The request's S3Call: made at gotLength by NanioSite, or here for a foreign Site."""
@@ -190,8 +198,20 @@ def _replay_body(content: BytesIO | None, call: S3Call) -> None:
         call.sink.abort()
 
 
-def make_s3_resource(settings: Settings, reactor: IReactorTime | None = None) -> S3Resource:
-    """The S3Resource for these settings (its store, credentials and clock)."""
+def make_s3_resource(
+    settings: Settings,
+    reactor: IReactorTime | None = None,
+    pool: ThreadPool | None = None,
+    *,
+    offload: Offload | None = None,
+) -> S3Resource:
+    """The S3Resource for these settings (its store, credentials and clock).
+
+    With a thread pool (started and stopped by its owner), large uploads are
+    written to disk from it; without one, everything runs in the reactor
+    thread.  ``offload`` replaces the pool with any function that runs a call
+    and returns a Deferred (tests use a deliberately slow one).
+    """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
@@ -200,7 +220,9 @@ def make_s3_resource(settings: Settings, reactor: IReactorTime | None = None) ->
     credentials = Credentials(settings.users)
     authenticator = Authenticator(credentials.secret_for, clock=reactor.seconds)
     context = Context(store=store, settings=settings, credentials=credentials, clock=reactor)
-    preflight = Preflight(S3Resource.app.url_map, authenticator, store, credentials)
+    if offload is None and pool is not None:
+        offload = partial(deferToThreadPool, cast(Any, reactor), pool)
+    preflight = Preflight(S3Resource.app.url_map, authenticator, store, credentials, offload)
     return S3Resource(context=context, preflight=preflight)
 
 

@@ -12,6 +12,8 @@ Invariants:
 - ``abort`` is idempotent and safe after ``finish``; after it no temp file is
   left behind.
 - Digests run once over each piece as it passes; the body is never read back.
+- ``ObjectSink`` hands the bytes to a ``Spool`` (``spool.py``), which applies
+  backpressure to the connection while the disk falls behind.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
+
 from nanio import errors
 from nanio.s3.operations import XML_BODY_LIMIT_BYTES
+from nanio.web.spool import Offload, Spool
 
 if TYPE_CHECKING:
     from nanio.s3.auth import AuthResult
@@ -90,9 +96,15 @@ class ObjectSink:
     """Streams an object body into a temp file, computing its digests."""
 
     def __init__(
-        self, temp: TempFile, *, content_md5: bytes | None = None, content_sha256: str | None = None
+        self,
+        temp: TempFile,
+        *,
+        offload: Offload | None = None,
+        content_md5: bytes | None = None,
+        content_sha256: str | None = None,
     ) -> None:
         self._temp = temp
+        self._spool = Spool(temp, offload)
         self._md5 = hashlib.md5()
         self._expected_md5 = content_md5
         self._sha256 = hashlib.sha256() if content_sha256 else None
@@ -101,7 +113,11 @@ class ObjectSink:
 
     @classmethod
     def for_call(
-        cls, temp: TempFile, headers: Mapping[str, list[str]], auth: AuthResult
+        cls,
+        temp: TempFile,
+        headers: Mapping[str, list[str]],
+        auth: AuthResult,
+        offload: Offload | None = None,
     ) -> ObjectSink:
         """A sink for an upload, checking the integrity headers it carries."""
         try:
@@ -109,6 +125,7 @@ class ObjectSink:
                 raise errors.MissingContentLength()
             return cls(
                 temp,
+                offload=offload,
                 content_md5=_content_md5(headers),
                 content_sha256=_payload_hash(headers, auth),
             )
@@ -120,13 +137,23 @@ class ObjectSink:
         self._size += len(data)
         if self._size > MAX_OBJECT_SIZE_BYTES:
             raise errors.EntityTooLarge()
-        self._temp.write(data)
         self._md5.update(data)
         if self._sha256 is not None:
             self._sha256.update(data)
+        self._spool.write(data)
 
-    def finish(self) -> ReceivedObject:
-        """Verify the digests the client sent; the temp file is removed if they fail."""
+    def attach(self, producer: IPushProducer) -> None:
+        """Pause this producer (the connection) while the disk falls behind."""
+        self._spool.attach(producer)
+
+    def finish(self) -> Deferred[ReceivedObject]:
+        """Once every byte is on disk, verify the digests the client sent.
+
+        The temp file is removed if they fail.
+        """
+        return self._spool.drained().addCallback(lambda _: self._verified())
+
+    def _verified(self) -> ReceivedObject:
         try:
             md5 = self._md5.digest()
             if self._expected_md5 is not None and md5 != self._expected_md5:
@@ -139,7 +166,7 @@ class ObjectSink:
         return ReceivedObject(self._temp, md5.hex(), self._size)
 
     def abort(self) -> None:
-        self._temp.abort()
+        self._spool.abort()
 
 
 def _content_md5(headers: Mapping[str, list[str]]) -> bytes | None:

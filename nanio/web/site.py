@@ -43,6 +43,7 @@ from nanio.web.sinks import DiscardSink
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
+    from twisted.python.threadpool import ThreadPool
 
     from nanio.config import Settings
 
@@ -67,7 +68,13 @@ class StreamingRequest(server.Request):
         self._started = site.clock.seconds()
         # The request line is on the channel until requestReceived(); these
         # private names are pinned by tests/web/test_streaming_request.py.
-        self.s3call = site.s3.preflight.begin(channel._command, channel._path, self.requestHeaders)
+        self.s3call = call = site.s3.preflight.begin(
+            channel._command, channel._path, self.requestHeaders
+        )
+        attach = getattr(call.sink, "attach", None)
+        if attach is not None and channel.transport is not None:
+            # Reading from the socket pauses while the disk falls behind.
+            attach(channel.transport)
 
     def handleContentChunk(self, data: bytes) -> None:
         call = self.s3call
@@ -201,13 +208,17 @@ class NanioSite(server.Site):
         )
 
 
-def make_site(settings: Settings, reactor: Any = None) -> NanioSite:
-    """The streaming HTTP factory serving nanio for these settings."""
+def make_site(settings: Settings, reactor: Any = None, pool: ThreadPool | None = None) -> NanioSite:
+    """The streaming HTTP factory serving nanio for these settings.
+
+    ``pool``, when given, takes the disk writes of large uploads; its owner
+    starts and stops it (``make_service`` does).
+    """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    s3 = make_s3_resource(settings, reactor)
+    s3 = make_s3_resource(settings, reactor, pool)
     return NanioSite(
         s3,
         clock=reactor,

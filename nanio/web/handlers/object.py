@@ -42,11 +42,11 @@ def _meta_from_request(call: S3Call) -> tuple[str | None, dict[str, str], dict[s
     return s3headers.metadata_from_headers(call.headers)
 
 
-def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
     content_type, stored, user_meta = _meta_from_request(call)
     assert isinstance(call.sink, ObjectSink)
-    received = call.sink.finish()
+    received = await call.sink.finish()
     meta = ObjectMeta(
         etag=received.etag,
         size=received.size,
