@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import email.utils
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from unittest import mock
@@ -115,9 +116,21 @@ def frozen_botocore_clock(when: datetime.datetime = WHEN) -> Iterator[None]:
     def v2_query_date(signer: HmacV1QueryAuth) -> str:
         return str(int(epoch + int(signer._expires)))
 
+    def current_datetime(remove_tzinfo: bool = True) -> datetime.datetime:
+        return naive if remove_tzinfo else when.astimezone(datetime.UTC)
+
+    # With awscrt installed, botocore signs SigV4 with the CRT signers, which
+    # read the time through their own import of the same function.
+    crt_auth = sys.modules.get("botocore.crt.auth")
+    crt_patch = (
+        mock.patch.object(crt_auth, "get_current_datetime", current_datetime)
+        if crt_auth is not None
+        else contextlib.nullcontext()
+    )
     with (
+        crt_patch,
         # SigV4 signers read the time through this one function.
-        mock.patch.object(botocore.auth, "get_current_datetime", return_value=naive),
+        mock.patch.object(botocore.auth, "get_current_datetime", current_datetime),
         # HmacV1Auth dates its requests with email.utils.formatdate().
         mock.patch.object(
             botocore.auth, "formatdate", return_value=email.utils.formatdate(epoch, usegmt=True)
