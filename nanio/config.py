@@ -220,7 +220,7 @@ OPTIONS: tuple[Option, ...] = (
         "region",
         "region",
         Kind.VALUE,
-        "S3 region to report and to expect in signatures",
+        "S3 region to report to clients",
         metavar="REGION",
         env="NANIO_REGION",
         file_key="region",
