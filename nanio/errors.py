@@ -254,3 +254,13 @@ class InsufficientStorage(S3Error):
 
 class InvalidURI(S3Error):
     code, status, message = "InvalidURI", 400, "Couldn't parse the specified URI."
+
+
+class MalformedTrailerError(S3Error):
+    # What S3 answers for an aws-chunked trailer that is malformed, that
+    # x-amz-trailer did not announce, or that was announced and never sent.
+    code, status = "MalformedTrailerError", 400
+    message = (
+        "The request contained trailing data that was not well-formed or did not "
+        "conform to our published schema."
+    )

@@ -23,13 +23,15 @@ import binascii
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 
 from nanio import errors
+from nanio.s3.checksums import NO_CHECKSUM, ChecksumRequest, requested_checksums
+from nanio.s3.chunked import ChunkedDecoder, decoder_for
 from nanio.s3.operations import XML_BODY_LIMIT_BYTES
 from nanio.web.spool import Offload, Spool
 
@@ -90,10 +92,12 @@ class ReceivedObject:
     temp: TempFile
     etag: str
     size: int
+    #: Verified flexible checksums, algorithm -> base64 (``ObjectMeta.checksums``).
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 class ObjectSink:
-    """Streams an object body into a temp file, computing its digests."""
+    """Streams an object body into a temp file, decoding and verifying it on the way."""
 
     def __init__(
         self,
@@ -102,6 +106,9 @@ class ObjectSink:
         offload: Offload | None = None,
         content_md5: bytes | None = None,
         content_sha256: str | None = None,
+        decoder: ChunkedDecoder | None = None,
+        decoded_length: int | None = None,
+        checksum: ChecksumRequest = NO_CHECKSUM,
     ) -> None:
         self._temp = temp
         self._spool = Spool(temp, offload)
@@ -109,6 +116,10 @@ class ObjectSink:
         self._expected_md5 = content_md5
         self._sha256 = hashlib.sha256() if content_sha256 else None
         self._expected_sha256 = content_sha256.lower() if content_sha256 else None
+        self._decoder = decoder
+        self._decoded_length = decoded_length
+        self._checksum_request = checksum
+        self._checksum = checksum.new_checksum()
         self._size = 0
 
     @classmethod
@@ -123,23 +134,46 @@ class ObjectSink:
         try:
             if "content-length" not in headers and "transfer-encoding" not in headers:
                 raise errors.MissingContentLength()
+            decoder = decoder_for(auth)
+            if decoder is None and "aws-chunked" in ",".join(headers.get("content-encoding", ())):
+                # Storing aws-chunked framing as object bytes would corrupt
+                # the object: the encoding goes with a STREAMING-* payload.
+                raise errors.InvalidArgument(
+                    "Content-Encoding aws-chunked needs a STREAMING-* x-amz-content-sha256.",
+                    ArgumentName="x-amz-content-sha256",
+                )
+            decoded_length = _decoded_length(headers) if decoder is not None else None
             return cls(
                 temp,
                 offload=offload,
                 content_md5=_content_md5(headers),
-                content_sha256=_payload_hash(headers, auth),
+                content_sha256=_payload_hash(auth),
+                decoder=decoder,
+                decoded_length=decoded_length,
+                checksum=requested_checksums(headers),
             )
         except BaseException:
             temp.abort()
             raise
 
     def write(self, data: bytes) -> None:
+        if self._decoder is None:
+            self._consume(data)
+            return
+        for piece in self._decoder.feed(data):
+            self._consume(piece)
+
+    def _consume(self, data: bytes) -> None:
         self._size += len(data)
-        if self._size > MAX_OBJECT_SIZE_BYTES:
+        if self._size > MAX_OBJECT_SIZE_BYTES or (
+            self._decoded_length is not None and self._size > self._decoded_length
+        ):
             raise errors.EntityTooLarge()
         self._md5.update(data)
         if self._sha256 is not None:
             self._sha256.update(data)
+        if self._checksum is not None:
+            self._checksum.update(data)
         self._spool.write(data)
 
     def attach(self, producer: IPushProducer) -> None:
@@ -147,10 +181,20 @@ class ObjectSink:
         self._spool.attach(producer)
 
     def finish(self) -> Deferred[ReceivedObject]:
-        """Once every byte is on disk, verify the digests the client sent.
+        """Once every byte is on disk, verify what the client declared.
 
-        The temp file is removed if they fail.
+        The temp file is removed if anything fails.
         """
+        try:
+            if self._decoder is not None:
+                # Decoded bytes were spooled before the chunk signature that
+                # follows them was checked: nothing is committed before this.
+                self._decoder.finish()
+                if self._decoded_length is not None and self._size != self._decoded_length:
+                    raise errors.IncompleteBody()
+        except errors.S3Error:
+            self.abort()
+            raise
         return self._spool.drained().addCallback(lambda _: self._verified())
 
     def _verified(self) -> ReceivedObject:
@@ -160,13 +204,36 @@ class ObjectSink:
                 raise errors.BadDigest()
             if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
                 raise errors.XAmzContentSHA256Mismatch()
+            trailers = self._decoder.trailers if self._decoder is not None else None
+            checksums = self._checksum_request.verify(self._checksum, trailers)
         except errors.S3Error:
             self.abort()
             raise
-        return ReceivedObject(self._temp, md5.hex(), self._size)
+        return ReceivedObject(self._temp, md5.hex(), self._size, checksums)
 
     def abort(self) -> None:
         self._spool.abort()
+
+
+def _decoded_length(headers: Mapping[str, list[str]]) -> int:
+    """x-amz-decoded-content-length: required with aws-chunked bodies."""
+    values = headers.get("x-amz-decoded-content-length")
+    if not values:
+        raise errors.MissingContentLength(
+            "aws-chunked uploads must declare x-amz-decoded-content-length."
+        )
+    try:
+        length = int(values[0])
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise errors.InvalidArgument(
+            "x-amz-decoded-content-length is not a valid length.",
+            ArgumentName="x-amz-decoded-content-length",
+        ) from None
+    if length > MAX_OBJECT_SIZE_BYTES:
+        raise errors.EntityTooLarge()
+    return length
 
 
 def _content_md5(headers: Mapping[str, list[str]]) -> bytes | None:
@@ -182,15 +249,9 @@ def _content_md5(headers: Mapping[str, list[str]]) -> bytes | None:
     return digest
 
 
-def _payload_hash(headers: Mapping[str, list[str]], auth: AuthResult) -> str | None:
+def _payload_hash(auth: AuthResult) -> str | None:
     """The SHA-256 the body must have, or None when the payload is unsigned."""
     declared = auth.content_sha256
     if _HEX_SHA256.fullmatch(declared):
         return declared
-    if declared.startswith("STREAMING-") or "aws-chunked" in ",".join(
-        headers.get("content-encoding", ())
-    ):
-        # Storing aws-chunked framing as object bytes would corrupt the
-        # object, so refuse rather than guess.
-        raise errors.S3NotImplemented("aws-chunked request bodies are not supported yet.")
     return None

@@ -38,6 +38,19 @@ def make_settings(data_dir: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+class _PayloadHashSigner(S3SigV4Auth):
+    """botocore's S3 signer with the x-amz-content-sha256 value chosen by the test."""
+
+    def __init__(self, secret: str, payload_hash: str | None) -> None:
+        super().__init__(Credentials(ACCESS_KEY, secret), "s3", "us-east-1")
+        self._payload_hash = payload_hash
+
+    def payload(self, request: AWSRequest) -> str:
+        if self._payload_hash is None:
+            return str(super().payload(request))
+        return self._payload_hash
+
+
 def sign(
     method: str,
     path: str,
@@ -53,9 +66,7 @@ def sign(
     )
     if payload_hash == "hash":
         payload_hash = hashlib.sha256(body).hexdigest()
-    if payload_hash is not None:
-        request.headers["X-Amz-Content-SHA256"] = payload_hash
-    S3SigV4Auth(Credentials(ACCESS_KEY, secret), "s3", "us-east-1").add_auth(request)
+    _PayloadHashSigner(secret, payload_hash).add_auth(request)
     return dict(request.headers.items())
 
 

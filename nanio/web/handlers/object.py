@@ -54,6 +54,7 @@ async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
         content_type=content_type,
         headers=stored,
         user_metadata=user_meta,
+        checksums=received.checksums,
     )
     if call.key.endswith("/"):
         # A folder marker is a directory plus its sidecar; it has no bytes.
@@ -64,7 +65,13 @@ async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     else:
         result = ctx.store.commit_object(call.bucket, call.key, received.temp, meta)
     request.setHeader(b"etag", _quoted(result.etag))
+    _set_checksum_headers(request, result)
     return b""
+
+
+def _set_checksum_headers(request: Any, meta: ObjectMeta) -> None:
+    for algorithm, value in meta.checksums.items():
+        request.setHeader(b"x-amz-checksum-" + algorithm.encode("ascii"), value.encode("ascii"))
 
 
 def _quoted(etag: str) -> bytes:
@@ -113,6 +120,9 @@ def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject
     _set_object_headers(request, call, meta)
     if byte_range is None:
         offset, length = 0, meta.size
+        # A checksum describes the whole object: S3 sends none with a range.
+        if meta.checksums and call.header("x-amz-checksum-mode") == "ENABLED":
+            _set_checksum_headers(request, meta)
     else:
         offset, length = byte_range.start, byte_range.length
         request.setResponseCode(206)
