@@ -125,8 +125,10 @@ class S3Resource:
             )
         result = handler(self.context, request, call)
         if isinstance(result, Coroutine):
-            return Deferred.fromCoroutine(result)
-        return result
+            result = Deferred.fromCoroutine(result)
+        if isinstance(result, Deferred):
+            return result.addCallback(_with_length, request)
+        return _with_length(result, request)
 
     def call_for(self, request: Any) -> S3Call:
         """The request's S3Call: made at gotLength by NanioSite, or here for a foreign Site."""
@@ -183,7 +185,17 @@ class S3Resource:
         if error.status == 304:
             return b""
         request.setHeader(b"content-type", b"application/xml")
-        return xml.error_body(error.code, error.message, resource, request_id, error.fields)
+        body = xml.error_body(error.code, error.message, resource, request_id, error.fields)
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return body
+
+
+def _with_length(body: Any, request: Any) -> Any:
+    """Give a whole-bytes answer its Content-Length (else Twisted chunks it)."""
+    if isinstance(body, bytes) and not request.responseHeaders.hasHeader(b"content-length"):
+        # HEAD answers set the object's length themselves and send no body.
+        request.setHeader(b"content-length", b"%d" % len(body))
+    return body
 
 
 def _replay_body(content: BytesIO | None, call: S3Call) -> None:
