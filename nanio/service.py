@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import (
@@ -102,6 +103,9 @@ class ThreadPoolService(Service):
         super().stopService()
         self.pool.stop()
 
+
+#: How often stray temp files (of uploads cut off by a crash) are swept.
+TEMP_SWEEP_SECONDS = 600
 
 #: Worker threads for disk writes of large uploads.  Uploads are written a
 #: batch at a time each, so a few threads serve many concurrent uploads.
@@ -265,8 +269,13 @@ class NanioService(MultiService):
             users=len(settings.users),
             fsync="on" if settings.fsync else "off",
         )
-        # Uploads cut off by a crash leave temp files; live uploads of other
-        # processes on the same store hold a lock on theirs and are kept.
+
+    def sweep_temp(self) -> None:
+        """Remove temp files of uploads cut off by a crash.
+
+        Only files idle for a minute go, and never one a live process (of
+        this host or another sharing the store) holds a lock on.
+        """
         removed = self.store.clean_temp()
         if removed:
             self._log.info("Removed {count} stray temp file(s)", count=removed)
@@ -298,6 +307,11 @@ def make_service(settings: Settings, reactor: IReactorTCP | None = None) -> Nani
         (description, serverFromString(reactor, description))
         for description in settings.endpoints()
     ]
-    return NanioService(
-        settings, NanioListener(endpoints, site), site.s3.context.store, ThreadPoolService(pool)
-    )
+    store = site.s3.context.store
+    service = NanioService(settings, NanioListener(endpoints, site), store, ThreadPoolService(pool))
+    # Swept at start-up and then every few minutes, so a temp file too
+    # fresh to remove at start goes at a later sweep.
+    sweeper = TimerService(TEMP_SWEEP_SECONDS, service.sweep_temp)
+    sweeper.clock = reactor
+    sweeper.setServiceParent(service)
+    return service
