@@ -169,28 +169,8 @@ class Authenticator:
                 f'This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
             )
         _check_skew(amz_date, request_time, self._clock())
-        secret = self._secret(credential.access_key)
-        key = self.signing_keys.get(
-            credential.access_key, secret, credential.date, credential.region
-        )
-        scope = credential.scope
-        tail = (
-            f"{sigv4.canonical_query(request.raw_query)}\n"
-            f"{sigv4.canonical_headers(signed_names, headers)}\n"
-            f"{signed_headers}\n{payload_hash}"
-        )
-        if not _sigv4_matches(key, amz_date, scope, request, tail, signature):
-            raise SignatureDoesNotMatch(AWSAccessKeyId=credential.access_key)
-        if payload_hash not in sigv4.PAYLOAD_HASH_KEYWORDS:
-            payload_hash = payload_hash.lower()
-        return AuthResult(
-            access_key=credential.access_key,
-            signature_version=4,
-            content_sha256=payload_hash,
-            signing_key=key.key,
-            scope=scope,
-            amz_date=amz_date,
-            seed_signature=signature,
+        return self._sigv4_verify(
+            request, credential, amz_date, signed_names, signed_headers, payload_hash, signature
         )
 
     def _sigv4_presigned(self, request: SignedRequest, params: dict[str, str]) -> AuthResult:
@@ -260,13 +240,38 @@ class Authenticator:
             raise InvalidArgument(
                 _BAD_PAYLOAD_HASH, ArgumentName="X-Amz-Content-Sha256", ArgumentValue=payload_hash
             )
+        return self._sigv4_verify(
+            request,
+            credential,
+            amz_date,
+            signed_names,
+            signed_headers,
+            payload_hash,
+            signature,
+            presigned=True,
+        )
+
+    def _sigv4_verify(
+        self,
+        request: SignedRequest,
+        credential: sigv4.Credential,
+        amz_date: str,
+        signed_names: tuple[str, ...],
+        signed_headers: str,
+        payload_hash: str,
+        signature: str,
+        *,
+        presigned: bool = False,
+    ) -> AuthResult:
+        """Check a parsed SigV4 signature (header or presigned) and say who signed."""
         secret = self._secret(credential.access_key)
         key = self.signing_keys.get(
             credential.access_key, secret, credential.date, credential.region
         )
         scope = credential.scope
+        # A presigned URL carries its own signature in the query; it is not signed.
         tail = (
-            f"{sigv4.canonical_query(request.raw_query, drop_signature=True)}\n"
+            f"{sigv4.canonical_query(request.raw_query, drop_signature=presigned)}\n"
             f"{sigv4.canonical_headers(signed_names, request.headers)}\n"
             f"{signed_headers}\n{payload_hash}"
         )

@@ -263,6 +263,29 @@ def _common_prefixes(page: ListPage, encode: Callable[[str], str]) -> Iterator[s
         yield f"<CommonPrefixes><Prefix>{encode(common)}</Prefix></CommonPrefixes>"
 
 
+def _finish_listing(
+    parts: list[str],
+    page: ListPage,
+    root: str,
+    element: str,
+    owner: str,
+    delimiter: str | None,
+    encoding_type: str | None,
+    encode: Callable[[str], str],
+    extra: str = "",
+) -> bytes:
+    """Render what every listing ends with (after MaxKeys) and close the ``root`` element."""
+    if delimiter is not None:
+        parts.append(f"<Delimiter>{encode(delimiter)}</Delimiter>")
+    if encoding_type is not None:
+        parts.append(f"<EncodingType>{escape(encoding_type)}</EncodingType>")
+    parts.append(f"<IsTruncated>{_bool(page.is_truncated)}</IsTruncated>")
+    parts.extend(_contents(page, element, encode, owner, extra))
+    parts.extend(_common_prefixes(page, encode))
+    parts.append(f"</{root}>")
+    return _document(parts)
+
+
 def list_objects_v2(
     page: ListPage,
     *,
@@ -298,17 +321,11 @@ def list_objects_v2(
         )
     key_count = len(page.contents) + len(page.common_prefixes)
     parts.append(f"<KeyCount>{key_count}</KeyCount><MaxKeys>{max_keys}</MaxKeys>")
-    if delimiter is not None:
-        parts.append(f"<Delimiter>{encode(delimiter)}</Delimiter>")
-    if encoding_type is not None:
-        parts.append(f"<EncodingType>{escape(encoding_type)}</EncodingType>")
-    parts.append(f"<IsTruncated>{_bool(page.is_truncated)}</IsTruncated>")
     # V2 shows owners only when asked (fetch-owner=true).
     owner = _owner(owner_id, owner_name) if fetch_owner else ""
-    parts.extend(_contents(page, "Contents", encode, owner))
-    parts.extend(_common_prefixes(page, encode))
-    parts.append("</ListBucketResult>")
-    return _document(parts)
+    return _finish_listing(
+        parts, page, "ListBucketResult", "Contents", owner, delimiter, encoding_type, encode
+    )
 
 
 def list_objects_v1(
@@ -338,16 +355,11 @@ def list_objects_v1(
     if delimiter is not None and page.is_truncated and page.next_marker is not None:
         parts.append(f"<NextMarker>{encode(page.next_marker)}</NextMarker>")
     parts.append(f"<MaxKeys>{max_keys}</MaxKeys>")
-    if delimiter is not None:
-        parts.append(f"<Delimiter>{encode(delimiter)}</Delimiter>")
-    if encoding_type is not None:
-        parts.append(f"<EncodingType>{escape(encoding_type)}</EncodingType>")
-    parts.append(f"<IsTruncated>{_bool(page.is_truncated)}</IsTruncated>")
     # V1 always shows the owner of each object.
-    parts.extend(_contents(page, "Contents", encode, _owner(owner_id, owner_name)))
-    parts.extend(_common_prefixes(page, encode))
-    parts.append("</ListBucketResult>")
-    return _document(parts)
+    owner = _owner(owner_id, owner_name)
+    return _finish_listing(
+        parts, page, "ListBucketResult", "Contents", owner, delimiter, encoding_type, encode
+    )
 
 
 def list_object_versions(
@@ -381,23 +393,17 @@ def list_object_versions(
             "<NextVersionIdMarker>null</NextVersionIdMarker>"
         )
     parts.append(f"<MaxKeys>{max_keys}</MaxKeys>")
-    if delimiter is not None:
-        parts.append(f"<Delimiter>{encode(delimiter)}</Delimiter>")
-    if encoding_type is not None:
-        parts.append(f"<EncodingType>{escape(encoding_type)}</EncodingType>")
-    parts.append(f"<IsTruncated>{_bool(page.is_truncated)}</IsTruncated>")
-    parts.extend(
-        _contents(
-            page,
-            "Version",
-            encode,
-            _owner(owner_id, owner_name),
-            extra="<VersionId>null</VersionId><IsLatest>true</IsLatest>",
-        )
+    return _finish_listing(
+        parts,
+        page,
+        "ListVersionsResult",
+        "Version",
+        _owner(owner_id, owner_name),
+        delimiter,
+        encoding_type,
+        encode,
+        extra="<VersionId>null</VersionId><IsLatest>true</IsLatest>",
     )
-    parts.extend(_common_prefixes(page, encode))
-    parts.append("</ListVersionsResult>")
-    return _document(parts)
 
 
 # --------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from nanio.errors import KeyConflict, NoSuchBucket, NoSuchKey
 from nanio.storage.faults import os_error
@@ -250,11 +250,32 @@ def make_dir(parent_fd: int, name: str | bytes) -> int:
     return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
 
 
+class ClosesOnExit:
+    """Base of storage handles: ``with`` yields the handle and calls ``close()`` on leaving."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Release what the handle holds (idempotent)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class ParentVanished(Exception):
     """A directory on the way was removed by a concurrent delete: start the walk again."""
 
 
-class DirChain:
+class DirChain(ClosesOnExit):
     """The directories from a base down to a target, created where missing, kept open.
 
     A writer needs them open: to create entries relative to them, and to
@@ -318,17 +339,6 @@ class DirChain:
         fds, self.fds = self.fds, self.fds[:1]
         for fd in fds[1:]:
             os.close(fd)
-
-    def __enter__(self) -> DirChain:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def new_temp_name(suffix: str) -> str:

@@ -28,7 +28,8 @@ from __future__ import annotations
 import fcntl
 import os
 import zlib
-from types import TracebackType
+
+from nanio.storage.layout import ClosesOnExit
 
 KEY_LOCK_STRIPES = 256
 BUCKET_LOCK_STRIPES = 64
@@ -39,7 +40,7 @@ _KEY_LOCK_NAMES = [b"k-%02x" % i for i in range(KEY_LOCK_STRIPES)]
 _BUCKET_LOCK_NAMES = [b"b-%02x" % i for i in range(BUCKET_LOCK_STRIPES)]
 
 
-class StripeLock:
+class StripeLock(ClosesOnExit):
     """One flock on one stripe file, as a context manager."""
 
     __slots__ = ("_dir_fd", "_fd", "_name", "_operation")
@@ -60,12 +61,8 @@ class StripeLock:
         self._fd = fd
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Release the lock by closing its descriptor (idempotent)."""
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)

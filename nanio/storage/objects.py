@@ -55,7 +55,6 @@ import errno
 import os
 import stat
 import time
-from types import TracebackType
 
 from nanio.errors import InternalError, InvalidArgument, KeyConflict
 from nanio.s3.keys import validate_key
@@ -68,6 +67,7 @@ from nanio.storage.layout import (
     META_DIR,
     MISSING_ERRNOS,
     SIDECAR_SUFFIX,
+    ClosesOnExit,
     DirChain,
     ParentVanished,
     StoreRoot,
@@ -96,7 +96,7 @@ COMMIT_ATTEMPTS = 5
 _MARKER_NOT_EMPTY = "A key ending in '/' (a folder marker) must be empty."
 
 
-class OpenObject:
+class OpenObject(ClosesOnExit):
     """An object opened for reading: a descriptor and the metadata of those very bytes."""
 
     __slots__ = ("fd", "meta")
@@ -111,17 +111,6 @@ class OpenObject:
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
-
-    def __enter__(self) -> OpenObject:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- reading ------------------------------------------------------------------

@@ -19,18 +19,17 @@ No Twisted imports here.
 from __future__ import annotations
 
 import os
-from types import TracebackType
 
 from nanio.s3.model import BucketInfo, ListPage, ObjectMeta
 from nanio.storage import atomic, listing, objects
 from nanio.storage.atomic import TEMP_MIN_AGE_SECONDS, TempFile
 from nanio.storage.buckets import Buckets
 from nanio.storage.faults import os_error
-from nanio.storage.layout import StoreRoot
+from nanio.storage.layout import ClosesOnExit, StoreRoot
 from nanio.storage.objects import OpenObject
 
 
-class Store:
+class Store(ClosesOnExit):
     """Buckets and objects in a data directory (see SPEC.md, "Storage layout")."""
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -44,17 +43,6 @@ class Store:
     def close(self) -> None:
         """Release the store's directory descriptors (idempotent)."""
         self._root.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- buckets
 
