@@ -12,7 +12,7 @@ from nanio.s3 import headers as s3headers
 from nanio.s3 import xml
 from nanio.s3.keys import validate_bucket_name, validate_key
 from nanio.s3.model import ObjectMeta
-from nanio.storage import OpenObject
+from nanio.storage import OpenObject, TempFile
 from nanio.web.call import S3Call
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
 from nanio.web.producers import FileProducer
@@ -192,53 +192,64 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     return bucket, key
 
 
-def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
-    refuse_canned_acl(call)
+def open_copy_source(ctx: Context, call: S3Call) -> tuple[str, str, OpenObject]:
+    """The object x-amz-copy-source names, opened, after checking the caller may read it."""
     assert call.auth is not None
     source_bucket, source_key = parse_copy_source(call.header("x-amz-copy-source") or "")
     source_owner = ctx.store.bucket_info(source_bucket).owner
     if not ctx.can_see(call.auth.access_key, source_owner):
         raise errors.AccessDenied()
+    return source_bucket, source_key, ctx.store.open_object(source_bucket, source_key)
+
+
+def copy_to_temp(
+    ctx: Context, source: OpenObject, offset: int, length: int
+) -> tuple[TempFile, str]:
+    """Copy ``length`` bytes of an open object into a new temp file: (temp, hex MD5)."""
+    # Inline for now: the copy runs in the reactor thread, so a large copy
+    # stalls other requests until it is done.
+    temp = ctx.store.create_temp()
+    try:
+        md5 = hashlib.md5()
+        end = offset + length
+        while offset < end:
+            piece = os.pread(source.fd, min(COPY_CHUNK_BYTES, end - offset), offset)
+            if not piece:
+                raise errors.InternalError("The source object changed while it was copied.")
+            md5.update(piece)
+            temp.write(piece)
+            offset += len(piece)
+    except BaseException:
+        temp.abort()
+        raise
+    return temp, md5.hexdigest()
+
+
+def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+    refuse_canned_acl(call)
     directive = (call.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument(
             "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive"
         )
-    if (source_bucket, source_key) == (call.bucket, call.key) and directive == "COPY":
-        raise errors.InvalidRequest(
-            "This copy request is illegal because it is trying to copy an object to itself "
-            "without changing the object's metadata, storage class, website redirect "
-            "location or encryption attributes."
-        )
-    if directive == "REPLACE":
-        request_meta = _meta_from_request(call)
-    # Inline for now: the copy runs in the reactor thread, so a large copy
-    # stalls other requests until it is done.
-    with ctx.store.open_object(source_bucket, source_key) as source:
-        if directive == "COPY":
-            request_meta = (
-                source.meta.content_type,
-                source.meta.headers,
-                source.meta.user_metadata,
+    source_bucket, source_key, source = open_copy_source(ctx, call)
+    with source:
+        if (source_bucket, source_key) == (call.bucket, call.key) and directive == "COPY":
+            raise errors.InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes."
             )
-        temp = ctx.store.create_temp()
-        try:
-            md5 = hashlib.md5()
-            offset = 0
-            while offset < source.meta.size:
-                piece = os.pread(source.fd, COPY_CHUNK_BYTES, offset)
-                if not piece:
-                    break
-                md5.update(piece)
-                temp.write(piece)
-                offset += len(piece)
-        except BaseException:
-            temp.abort()
-            raise
-    content_type, stored, user_meta = request_meta
+        if directive == "REPLACE":
+            content_type, stored, user_meta = _meta_from_request(call)
+        else:
+            content_type = source.meta.content_type
+            stored, user_meta = source.meta.headers, source.meta.user_metadata
+        size = source.meta.size
+        temp, etag = copy_to_temp(ctx, source, 0, size)
     meta = ObjectMeta(
-        etag=md5.hexdigest(),
-        size=offset,
+        etag=etag,
+        size=size,
         last_modified=ctx.clock.seconds(),
         content_type=content_type,
         headers=dict(stored),
@@ -246,7 +257,7 @@ def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     )
     if call.key.endswith("/"):
         temp.abort()
-        if offset:
+        if size:
             raise errors.InvalidArgument("A key ending in '/' (a folder marker) must be empty.")
         result = ctx.store.put_object_bytes(call.bucket, call.key, b"", meta)
     else:
