@@ -541,3 +541,160 @@ def parse_complete_multipart(body: bytes) -> list[tuple[int, str]]:
     if not parts:
         raise MalformedXML()
     return parts
+
+
+# --------------------------------------------------------------------------
+# Multipart upload documents
+
+# nanio stores every object in one class; S3 names it in each listed upload
+# and part listing, and some clients (s3cmd's multipart listing) show it.
+_STANDARD = "STANDARD"
+
+
+def _initiator_and_owner(owner_id: str, owner_name: str) -> str:
+    """Render the Initiator and Owner elements of an upload (the same principal for nanio)."""
+    # nanio has no IAM users under an account: whoever initiated the upload
+    # is the owner, and S3 then writes the same ID in both.
+    owner_id_text = escape(owner_id)
+    owner_name_text = escape(owner_name)
+    principal = f"<ID>{owner_id_text}</ID><DisplayName>{owner_name_text}</DisplayName>"
+    return f"<Initiator>{principal}</Initiator><Owner>{principal}</Owner>"
+
+
+def initiate_multipart_upload(bucket: str, key: str, upload_id: str) -> bytes:
+    """Render CreateMultipartUpload's InitiateMultipartUploadResult."""
+    return _document(
+        [
+            _DECLARATION,
+            f"<InitiateMultipartUploadResult{_XMLNS}>",
+            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>",
+            f"<UploadId>{escape(upload_id)}</UploadId>",
+            "</InitiateMultipartUploadResult>",
+        ]
+    )
+
+
+def complete_multipart_upload(location: str, bucket: str, key: str, etag: str) -> bytes:
+    """Render CompleteMultipartUploadResult (ETag with quotes)."""
+    return _document(
+        [
+            _DECLARATION,
+            f"<CompleteMultipartUploadResult{_XMLNS}>",
+            f"<Location>{escape(location)}</Location>",
+            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>",
+            f"<ETag>&quot;{escape(etag)}&quot;</ETag>",
+            "</CompleteMultipartUploadResult>",
+        ]
+    )
+
+
+def list_parts(
+    *,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    part_number_marker: int,
+    next_part_number_marker: int | None,
+    max_parts: int,
+    is_truncated: bool,
+    parts: Sequence[tuple[int, float, str, int]],
+    owner_id: str,
+    owner_name: str,
+    storage_class: str = _STANDARD,
+) -> bytes:
+    """Render ListPartsResult; ``parts`` holds (number, last modified, bare ETag, size)."""
+    # ListParts has no encoding-type parameter, so the key is only escaped.
+    # PartNumberMarker is written even when 0 (no marker given), as S3 does.
+    rendered = [
+        _DECLARATION,
+        f"<ListPartsResult{_XMLNS}>",
+        f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>",
+        f"<UploadId>{escape(upload_id)}</UploadId>",
+        f"<PartNumberMarker>{part_number_marker}</PartNumberMarker>",
+    ]
+    if next_part_number_marker is not None:
+        rendered.append(f"<NextPartNumberMarker>{next_part_number_marker}</NextPartNumberMarker>")
+    rendered.append(
+        f"<MaxParts>{max_parts}</MaxParts><IsTruncated>{_bool(is_truncated)}</IsTruncated>"
+    )
+    rendered.extend(
+        f"<Part><PartNumber>{number}</PartNumber>"
+        f"<LastModified>{format_iso8601(last_modified)}</LastModified>"
+        f"<ETag>&quot;{escape(etag)}&quot;</ETag><Size>{size}</Size></Part>"
+        for number, last_modified, etag, size in parts
+    )
+    rendered.append(_initiator_and_owner(owner_id, owner_name))
+    rendered.append(f"<StorageClass>{escape(storage_class)}</StorageClass></ListPartsResult>")
+    return _document(rendered)
+
+
+def list_multipart_uploads(
+    *,
+    bucket: str,
+    prefix: str | None,
+    delimiter: str | None,
+    key_marker: str | None,
+    upload_id_marker: str | None,
+    next_key_marker: str | None,
+    next_upload_id_marker: str | None,
+    max_uploads: int,
+    is_truncated: bool,
+    uploads: Sequence[tuple[str, str, float]],
+    common_prefixes: Sequence[str],
+    encoding_type: str | None,
+    owner_id: str,
+    owner_name: str,
+) -> bytes:
+    """Render ListMultipartUploadsResult; ``uploads`` holds (key, upload id, initiated)."""
+    # With encoding-type=url S3 encodes Key, Prefix, Delimiter, KeyMarker,
+    # NextKeyMarker and CommonPrefixes; upload ids are opaque and only
+    # escaped.  botocore registers no decoder for this operation (and never
+    # asks for url encoding on it by itself), so a client that asks gets the
+    # encoded names back, as it would from S3.
+    encode = _text_encoder(encoding_type)
+    rendered = [
+        _DECLARATION,
+        f"<ListMultipartUploadsResult{_XMLNS}><Bucket>{escape(bucket)}</Bucket>",
+        f"<KeyMarker>{encode(key_marker or '')}</KeyMarker>",
+        f"<UploadIdMarker>{escape(upload_id_marker or '')}</UploadIdMarker>",
+    ]
+    if next_key_marker is not None:
+        rendered.append(f"<NextKeyMarker>{encode(next_key_marker)}</NextKeyMarker>")
+    if next_upload_id_marker is not None:
+        rendered.append(f"<NextUploadIdMarker>{escape(next_upload_id_marker)}</NextUploadIdMarker>")
+    if prefix is not None:
+        rendered.append(f"<Prefix>{encode(prefix)}</Prefix>")
+    if delimiter is not None:
+        rendered.append(f"<Delimiter>{encode(delimiter)}</Delimiter>")
+    if encoding_type is not None:
+        rendered.append(f"<EncodingType>{escape(encoding_type)}</EncodingType>")
+    rendered.append(
+        f"<MaxUploads>{max_uploads}</MaxUploads><IsTruncated>{_bool(is_truncated)}</IsTruncated>"
+    )
+    # Every upload has the same initiator and owner: render them once.
+    principals = _initiator_and_owner(owner_id, owner_name)
+    rendered.extend(
+        f"<Upload><Key>{encode(key)}</Key><UploadId>{escape(upload_id)}</UploadId>"
+        f"{principals}<StorageClass>{_STANDARD}</StorageClass>"
+        f"<Initiated>{format_iso8601(initiated)}</Initiated></Upload>"
+        for key, upload_id, initiated in uploads
+    )
+    rendered.extend(
+        f"<CommonPrefixes><Prefix>{encode(common)}</Prefix></CommonPrefixes>"
+        for common in common_prefixes
+    )
+    rendered.append("</ListMultipartUploadsResult>")
+    return _document(rendered)
+
+
+def copy_part_result(etag: str, last_modified: float) -> bytes:
+    """Render UploadPartCopy's CopyPartResult (LastModified, ETag with quotes)."""
+    return _document(
+        [
+            _DECLARATION,
+            f"<CopyPartResult{_XMLNS}>",
+            f"<LastModified>{format_iso8601(last_modified)}</LastModified>",
+            f"<ETag>&quot;{escape(etag)}&quot;</ETag>",
+            "</CopyPartResult>",
+        ]
+    )

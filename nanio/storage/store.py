@@ -4,7 +4,7 @@ a plain POSIX directory tree.
 
 The web layer codes against this class only; each method hands over to the
 module that owns the concern (``buckets``, ``objects``, ``listing``,
-``atomic``).  Every method is synchronous and thread-safe: the instance holds
+``atomic``, ``multipart``).  Every method is synchronous and thread-safe: the instance holds
 only descriptors of its fixed directories and a cache of bucket records, so
 it serves the reactor thread, worker threads and unit tests alike, and any
 number of processes may share one data directory.
@@ -21,11 +21,12 @@ from __future__ import annotations
 import os
 
 from nanio.s3.model import BucketInfo, ListPage, ObjectMeta
-from nanio.storage import atomic, listing, objects
+from nanio.storage import atomic, listing, multipart, objects
 from nanio.storage.atomic import TEMP_MIN_AGE_SECONDS, TempFile
 from nanio.storage.buckets import Buckets
 from nanio.storage.faults import os_error
 from nanio.storage.layout import ClosesOnExit, StoreRoot
+from nanio.storage.multipart import PartInfo, UploadInfo, UploadsPage
 from nanio.storage.objects import OpenObject
 
 
@@ -68,9 +69,13 @@ class Store(ClosesOnExit):
             raise os_error(e) from e
 
     def delete_bucket(self, bucket: str) -> None:
-        """Delete an empty bucket: NoSuchBucket, BucketNotEmpty."""
+        """Delete an empty bucket (and its multipart uploads): NoSuchBucket, BucketNotEmpty."""
         try:
             self._buckets.delete_bucket(bucket)
+            # S3 deletes a bucket whose only contents are uploads in
+            # progress, and those uploads go with it.  Done after the
+            # bucket lock is released (lock order: multipart.py).
+            multipart.remove_bucket_uploads(self._root, bucket)
         except OSError as e:
             raise os_error(e) from e
 
@@ -144,5 +149,125 @@ class Store(ClosesOnExit):
         """Remove temp files and trash no live process uses (at start-up); return the count."""
         try:
             return atomic.clean_temp(self._root, min_age_seconds=min_age_seconds)
+        except OSError as e:
+            raise os_error(e) from e
+
+    # -- multipart uploads
+
+    def create_multipart_upload(
+        self, bucket: str, key: str, meta: ObjectMeta, owner: str | None
+    ) -> str:
+        """Start a multipart upload and return its id: NoSuchBucket, InvalidArgument."""
+        try:
+            return multipart.create_upload(self._root, bucket, key, meta, owner)
+        except OSError as e:
+            raise os_error(e) from e
+
+    def upload_info(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        """An upload of this bucket and key: NoSuchBucket, NoSuchUpload."""
+        try:
+            return multipart.upload_info(self._root, bucket, key, upload_id)
+        except OSError as e:
+            raise os_error(e) from e
+
+    def commit_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        temp: TempFile,
+        etag: str,
+        checksums: dict[str, str],
+    ) -> PartInfo:
+        """Store (or replace) one part from a finished temp file: InvalidArgument, NoSuchUpload."""
+        try:
+            return multipart.commit_part(
+                self._root, bucket, key, upload_id, part_number, temp, etag, checksums
+            )
+        except OSError as e:
+            temp.abort()
+            raise os_error(e) from e
+
+    def list_parts(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        part_number_marker: int = 0,
+        max_parts: int = 1000,
+    ) -> tuple[list[PartInfo], bool]:
+        """The parts above the marker, ascending: (page, is_truncated).  NoSuchUpload."""
+        try:
+            return multipart.list_parts(
+                self._root,
+                bucket,
+                key,
+                upload_id,
+                part_number_marker=part_number_marker,
+                max_parts=max_parts,
+            )
+        except OSError as e:
+            raise os_error(e) from e
+
+    def list_multipart_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        """One page of the bucket's uploads in progress: NoSuchBucket."""
+        try:
+            return multipart.list_uploads(
+                self._root,
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                upload_id_marker=upload_id_marker,
+                max_uploads=max_uploads,
+            )
+        except OSError as e:
+            raise os_error(e) from e
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Remove an upload and its parts: NoSuchBucket, NoSuchUpload."""
+        try:
+            multipart.abort_upload(self._root, bucket, key, upload_id)
+        except OSError as e:
+            raise os_error(e) from e
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        *,
+        min_part_size: int = multipart.MIN_PART_SIZE_BYTES,
+    ) -> ObjectMeta:
+        """Join the listed parts into the object and end the upload; return its metadata.
+
+        MalformedXML (no parts), InvalidPartOrder, InvalidPart, EntityTooSmall,
+        NoSuchUpload (also for a second Complete of a finished upload).
+        """
+        try:
+            return multipart.complete_upload(
+                self._root, bucket, key, upload_id, parts, min_part_size=min_part_size
+            )
+        except OSError as e:
+            raise os_error(e) from e
+
+    def gc_abandoned_uploads(
+        self, *, older_than_seconds: float = multipart.ABANDONED_AFTER_SECONDS
+    ) -> int:
+        """Remove uploads idle (no initiation, no part) past the limit; return the count."""
+        try:
+            return multipart.gc_abandoned(self._root, older_than_seconds=older_than_seconds)
         except OSError as e:
             raise os_error(e) from e

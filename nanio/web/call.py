@@ -78,6 +78,23 @@ def _decode(text: str) -> str:
         ) from None
 
 
+#: S3 numbers parts from 1 to 10,000.
+MAX_PART_NUMBER = 10_000
+
+
+def part_number(call: S3Call) -> int:
+    """The partNumber query parameter: an integer from 1 to 10,000, else InvalidArgument."""
+    raw = call.query.get("partNumber", "")
+    number = int(raw) if raw.isdigit() else 0
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=raw,
+        )
+    return number
+
+
 @dataclass(slots=True)
 class S3Call:
     """One request as nanio understands it."""
@@ -178,6 +195,10 @@ class Preflight:
             owner = self._store.bucket_info(bucket).owner
             if not may_access(self._credentials, call.auth.access_key, owner):
                 raise errors.AccessDenied()
+        if operation is Operation.UploadPart:
+            # A part for an upload that does not exist is refused before its body.
+            part_number(call)
+            self._store.upload_info(bucket, key, query["uploadId"])
         call.sink = self._open_sink(call)
 
     def _open_sink(self, call: S3Call) -> Sink:

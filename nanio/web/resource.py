@@ -34,6 +34,7 @@ from nanio.s3.operations import Operation, Shape
 from nanio.storage import Store
 from nanio.web.call import Preflight, S3Call, new_request_id
 from nanio.web.handlers import bucket as bucket_handlers
+from nanio.web.handlers import multipart as multipart_handlers
 from nanio.web.handlers import object as object_handlers
 from nanio.web.handlers import service as service_handlers
 from nanio.web.handlers.context import Context
@@ -74,6 +75,13 @@ HANDLERS: dict[Operation, Handler] = {
     Operation.DeleteObject: object_handlers.delete_object,
     Operation.GetObjectAcl: object_handlers.get_object_acl,
     Operation.PutObjectAcl: object_handlers.put_object_acl,
+    Operation.CreateMultipartUpload: multipart_handlers.create_multipart_upload,
+    Operation.UploadPart: multipart_handlers.upload_part,
+    Operation.UploadPartCopy: multipart_handlers.upload_part_copy,
+    Operation.CompleteMultipartUpload: multipart_handlers.complete_multipart_upload,
+    Operation.AbortMultipartUpload: multipart_handlers.abort_multipart_upload,
+    Operation.ListParts: multipart_handlers.list_parts,
+    Operation.ListMultipartUploads: multipart_handlers.list_multipart_uploads,
 }
 
 
@@ -231,9 +239,11 @@ def make_s3_resource(
     store = Store(settings.data_dir, fsync=settings.fsync)
     credentials = Credentials(settings.users)
     authenticator = Authenticator(credentials.secret_for, clock=reactor.seconds)
-    context = Context(store=store, settings=settings, credentials=credentials, clock=reactor)
     if offload is None and pool is not None:
         offload = partial(deferToThreadPool, cast(Any, reactor), pool)
+    context = Context(
+        store=store, settings=settings, credentials=credentials, clock=reactor, offload=offload
+    )
     preflight = Preflight(S3Resource.app.url_map, authenticator, store, credentials, offload)
     return S3Resource(context=context, preflight=preflight)
 

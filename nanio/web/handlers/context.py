@@ -9,8 +9,9 @@ hand.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nanio import errors
 
@@ -21,8 +22,11 @@ if TYPE_CHECKING:
     from nanio.credentials import Credentials
     from nanio.storage import Store
     from nanio.web.call import S3Call
+    from nanio.web.spool import Offload
 
 XML_CONTENT_TYPE = b"application/xml"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,7 +35,17 @@ class Context:
     settings: Settings
     credentials: Credentials
     clock: IReactorTime
+    #: Runs blocking work (joining multipart parts) on the disk thread pool;
+    #: None runs it inline.
+    offload: Offload | None = None
     _owner_ids: dict[str, str] = field(default_factory=dict)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` off the reactor thread when a pool is available."""
+        if self.offload is None:
+            return fn(*args)
+        result: T = await self.offload(fn, *args)
+        return result
 
     def owner(self, call: S3Call) -> tuple[str, str]:
         """The (canonical id, display name) S3 shows for the caller."""

@@ -65,12 +65,13 @@ async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     else:
         result = ctx.store.commit_object(call.bucket, call.key, received.temp, meta)
     request.setHeader(b"etag", _quoted(result.etag))
-    _set_checksum_headers(request, result)
+    set_checksum_headers(request, result.checksums)
     return b""
 
 
-def _set_checksum_headers(request: Any, meta: ObjectMeta) -> None:
-    for algorithm, value in meta.checksums.items():
+def set_checksum_headers(request: Any, checksums: dict[str, str]) -> None:
+    """Send stored flexible checksums as x-amz-checksum-<algorithm> headers."""
+    for algorithm, value in checksums.items():
         request.setHeader(b"x-amz-checksum-" + algorithm.encode("ascii"), value.encode("ascii"))
 
 
@@ -122,7 +123,7 @@ def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject
         offset, length = 0, meta.size
         # A checksum describes the whole object: S3 sends none with a range.
         if meta.checksums and call.header("x-amz-checksum-mode") == "ENABLED":
-            _set_checksum_headers(request, meta)
+            set_checksum_headers(request, meta.checksums)
     else:
         offset, length = byte_range.start, byte_range.length
         request.setResponseCode(206)

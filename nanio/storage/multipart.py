@@ -1,0 +1,923 @@
+"""
+Multipart uploads: their directories, parts, listings, completion and GC.
+
+::
+
+    <root>/.nanio/multipart/<upload-id>/init.json          who, where, what metadata
+    <root>/.nanio/multipart/<upload-id>/parts/000001.bin   a part's bytes, as uploaded
+    <root>/.nanio/multipart/<upload-id>/parts/000001.json  its ETag, size, time, checksums
+
+An upload id is 32 lower-case hex characters from ``secrets``: unguessable,
+URL-safe, and checked against that form before it is used, so an id never
+names any other path.
+
+Invariants:
+- ``init.json`` enters the upload directory by rename, complete, and is
+  never rewritten; an upload exists exactly while its ``init.json`` does.
+- Writers of an upload (``commit_part``, ``abort_upload``,
+  ``complete_upload``) hold an exclusive ``flock`` on the descriptor of
+  ``init.json``; readers of its parts (``list_parts``) hold it shared.  An
+  upload is removed under that lock by unlinking ``init.json`` first, so
+  whoever was waiting for the lock finds the descriptor it holds unlinked
+  (``st_nlink == 0``) and answers ``NoSuchUpload``: a second Complete, or an
+  Abort or UploadPart racing a Complete, never sees half an upload, and a
+  Complete never joins parts that are being replaced.  The directory is
+  then renamed into ``.nanio/tmp`` as trash and removed outside the lock; a
+  crash leaves trash for ``clean_temp`` or a directory without
+  ``init.json`` for ``gc_abandoned_uploads``.
+- A part's json records the inode and size of its ``.bin`` (renamed, so
+  the inode survives from ``.nanio/tmp``); json first, then bytes, under
+  the lock.  A pair that disagrees (a crash between the renames) is treated
+  as a missing part.
+- Lock order: an upload's lock, then (inside ``objects.commit_object``) a
+  bucket lock shared and a key lock.  Nothing takes an upload lock while
+  holding a bucket or key lock; ``create_upload`` holds only the bucket lock,
+  and the uploads of a deleted bucket are removed after ``delete_bucket``
+  has released it.
+- Completing joins the parts in the kernel (``copy_file_range``, else
+  ``sendfile``): part bytes never pass through Python memory.
+
+No Twisted imports here.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nanio.errors import (
+    EntityTooSmall,
+    InternalError,
+    InvalidArgument,
+    InvalidPart,
+    InvalidPartOrder,
+    MalformedXML,
+    NoSuchUpload,
+)
+from nanio.s3.checksums import ALGORITHMS, decode_value, new_checksum
+from nanio.s3.keys import validate_key
+from nanio.s3.model import ObjectMeta
+from nanio.storage import objects
+from nanio.storage.atomic import TRASH_SUFFIX, TempFile, create_temp, discard_temp, write_small_temp
+from nanio.storage.layout import (
+    DIR_FLAGS,
+    DIR_MODE,
+    FILE_READ_FLAGS,
+    INTERNAL_DIR,
+    MISSING_ERRNOS,
+    StoreRoot,
+    make_dir,
+    new_temp_name,
+)
+from nanio.storage.locks import bucket_lock
+
+MULTIPART_DIR = "multipart"
+PARTS_DIR = "parts"
+INIT_NAME = "init.json"
+PART_DATA_SUFFIX = ".bin"
+PART_META_SUFFIX = ".json"
+UPLOAD_FORMAT = 1
+MIN_PART_NUMBER = 1
+MAX_PART_NUMBER = 10_000
+#: S3's minimum size of every part but the last.
+MIN_PART_SIZE_BYTES = 5 * 1024 * 1024
+#: S3's default (and maximum) page sizes for ListParts and ListMultipartUploads.
+MAX_PARTS_PER_PAGE = 1000
+MAX_UPLOADS_PER_PAGE = 1000
+#: Uploads untouched this long are abandoned (SPEC: "older than 7 days").
+ABANDONED_AFTER_SECONDS = 7 * 86400.0
+#: init.json and part json are a few hundred bytes; larger files are not ours.
+UPLOAD_JSON_LIMIT_BYTES = 64 * 1024
+#: Bytes asked of the kernel per copy call when joining parts.
+COPY_CHUNK_BYTES = 1 << 30
+
+_UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
+_PART_NAME_RE = re.compile(r"([0-9]{6})\.json")
+#: copy_file_range refuses these pairs of files (old kernels, other file systems).
+_NO_COPY_RANGE_ERRNOS = frozenset({errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """A multipart upload in progress, as CreateMultipartUpload recorded it."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    #: Seconds since the epoch.
+    initiated: float
+    owner: str | None
+    #: content_type, headers, user_metadata and, when the client asked for a
+    #: checksum algorithm, checksums ``{algorithm: ""}``; etag "" and size 0.
+    meta: ObjectMeta
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One uploaded part."""
+
+    part_number: int
+    #: Hex MD5 of the part's bytes, no quotes.
+    etag: str
+    size: int
+    #: Seconds since the epoch.
+    last_modified: float
+    checksums: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadsPage:
+    """One page of ListMultipartUploads, in (key bytes, initiated, id) order."""
+
+    uploads: list[UploadInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None = None
+    next_upload_id_marker: str | None = None
+
+
+# -- small helpers --------------------------------------------------------------
+
+
+def valid_upload_id(upload_id: str) -> bool:
+    """Tell whether ``upload_id`` has the form of an id nanio makes."""
+    return _UPLOAD_ID_RE.fullmatch(upload_id) is not None
+
+
+def _no_such_upload(upload_id: str) -> NoSuchUpload:
+    """A ``NoSuchUpload`` naming the id when it is one of ours."""
+    return NoSuchUpload(UploadId=upload_id) if valid_upload_id(upload_id) else NoSuchUpload()
+
+
+def _uploads_dir(root: StoreRoot) -> int:
+    """Open (creating if missing) ``.nanio/multipart``; the caller closes it."""
+    internal = os.open(INTERNAL_DIR, DIR_FLAGS, dir_fd=root.fd)
+    try:
+        return make_dir(internal, MULTIPART_DIR)
+    finally:
+        os.close(internal)
+
+
+def _part_stem(part_number: int) -> str:
+    """The file name of a part without its suffix: ``000001``."""
+    return f"{part_number:06d}"
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    """JSON bytes readable with ``cat`` when the values are proper text."""
+    try:
+        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate cannot be UTF-8; JSON escapes carry it intact.
+        return (json.dumps(doc, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def _read_json(dir_fd: int, name: str) -> dict[str, Any] | None:
+    """The JSON object in file ``name``; None if missing, not a file or not JSON."""
+    try:
+        fd = os.open(name, FILE_READ_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, UPLOAD_JSON_LIMIT_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > UPLOAD_JSON_LIMIT_BYTES:
+        return None
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return doc if type(doc) is dict else None
+
+
+def _text_map(value: object) -> dict[str, str]:
+    """``value`` if it is a str-to-str mapping, else {}."""
+    if type(value) is not dict:
+        return {}
+    return {k: v for k, v in value.items() if type(k) is str and type(v) is str}
+
+
+def _upload_from(upload_id: str, doc: dict[str, Any] | None) -> UploadInfo | None:
+    """Decode an ``init.json``; None if it is not one nanio wrote."""
+    if doc is None:
+        return None
+    bucket, key, initiated = doc.get("bucket"), doc.get("key"), doc.get("initiated")
+    owner, content_type = doc.get("owner"), doc.get("content_type")
+    algorithm = doc.get("checksum_algorithm")
+    if (
+        type(bucket) is not str
+        or type(key) is not str
+        or type(initiated) not in (int, float)
+        or not isinstance(initiated, int | float)
+        or not (owner is None or type(owner) is str)
+        or not (content_type is None or type(content_type) is str)
+        or not (algorithm is None or algorithm in ALGORITHMS)
+    ):
+        return None
+    meta = ObjectMeta(
+        etag="",
+        size=0,
+        last_modified=float(initiated),
+        content_type=content_type,
+        headers=_text_map(doc.get("headers")),
+        user_metadata=_text_map(doc.get("user_metadata")),
+        checksums={algorithm: ""} if algorithm else {},
+    )
+    return UploadInfo(upload_id, bucket, key, float(initiated), owner, meta)
+
+
+# -- the lock on one upload -----------------------------------------------------
+
+
+class _LockedUpload:
+    """An upload's directory, open and locked through its ``init.json``."""
+
+    __slots__ = ("dir_fd", "info", "init_fd", "uploads_fd")
+
+    def __init__(self, uploads_fd: int, dir_fd: int, init_fd: int, info: UploadInfo) -> None:
+        self.uploads_fd = uploads_fd
+        self.dir_fd = dir_fd
+        self.init_fd = init_fd
+        self.info = info
+
+    def close(self) -> None:
+        """Release the lock and every descriptor."""
+        for fd in (self.init_fd, self.dir_fd, self.uploads_fd):
+            os.close(fd)
+
+    def remove(self, root: StoreRoot) -> None:
+        """Make the upload vanish (init.json first), still holding the lock."""
+        os.unlink(INIT_NAME, dir_fd=self.dir_fd)
+        trash = new_temp_name(TRASH_SUFFIX)
+        try:
+            os.rename(
+                self.info.upload_id, trash, src_dir_fd=self.uploads_fd, dst_dir_fd=root.tmp_fd
+            )
+        except OSError:
+            # Left for gc_abandoned_uploads: without init.json it is no upload.
+            return
+        if root.fsync:
+            os.fsync(self.uploads_fd)
+        shutil.rmtree(trash, ignore_errors=True, dir_fd=root.tmp_fd)
+
+
+def _lock_upload(
+    root: StoreRoot, bucket: str, key: str, upload_id: str, *, exclusive: bool
+) -> _LockedUpload:
+    """Open and lock an upload of ``bucket``/``key``: NoSuchBucket, NoSuchUpload."""
+    os.close(root.open_bucket(bucket))
+    if not valid_upload_id(upload_id):
+        raise _no_such_upload(upload_id)
+    uploads_fd = _uploads_dir(root)
+    dir_fd = init_fd = -1
+    try:
+        try:
+            dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
+            init_fd = os.open(INIT_NAME, FILE_READ_FLAGS, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno in MISSING_ERRNOS:
+                raise _no_such_upload(upload_id) from None
+            raise
+        fcntl.flock(init_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if os.fstat(init_fd).st_nlink == 0:
+            raise _no_such_upload(upload_id)  # removed while we waited for the lock
+        info = _upload_from(upload_id, _read_json(dir_fd, INIT_NAME))
+        if info is None or info.bucket != bucket or info.key != key:
+            raise _no_such_upload(upload_id)
+    except BaseException:
+        for fd in (init_fd, dir_fd, uploads_fd):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    return _LockedUpload(uploads_fd, dir_fd, init_fd, info)
+
+
+# -- create, info, abort ----------------------------------------------------------
+
+
+def create_upload(
+    root: StoreRoot, bucket: str, key: str, meta: ObjectMeta, owner: str | None
+) -> str:
+    """Start an upload of ``key``: NoSuchBucket, InvalidArgument; return its id."""
+    validate_key(key)
+    algorithm = next(iter(meta.checksums), None)
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise InvalidArgument(
+            "Checksum algorithm is not supported.", ArgumentName="x-amz-checksum-algorithm"
+        )
+    upload_id = secrets.token_hex(16)
+    doc: dict[str, Any] = {
+        "format": UPLOAD_FORMAT,
+        "bucket": bucket,
+        "key": key,
+        "initiated": time.time(),
+        "owner": owner,
+        "content_type": meta.content_type,
+        "headers": meta.headers,
+        "user_metadata": meta.user_metadata,
+        "checksum_algorithm": algorithm,
+    }
+    # Held shared so a concurrent delete_bucket either sees this upload when
+    # it sweeps the bucket's uploads, or happened first (NoSuchBucket).
+    with bucket_lock(root.locks_fd, bucket, exclusive=False):
+        os.close(root.open_bucket(bucket))
+        init_temp = write_small_temp(root, _dumps(doc))
+        uploads_fd = _uploads_dir(root)
+        try:
+            os.mkdir(upload_id, DIR_MODE, dir_fd=uploads_fd)
+            dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
+            try:
+                os.mkdir(PARTS_DIR, DIR_MODE, dir_fd=dir_fd)
+                os.rename(init_temp, INIT_NAME, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
+                init_temp = ""
+                if root.fsync:
+                    os.fsync(dir_fd)
+                    os.fsync(uploads_fd)
+            finally:
+                os.close(dir_fd)
+        finally:
+            os.close(uploads_fd)
+            if init_temp:
+                discard_temp(root, init_temp)
+    return upload_id
+
+
+def upload_info(root: StoreRoot, bucket: str, key: str, upload_id: str) -> UploadInfo:
+    """The upload ``upload_id`` of ``bucket``/``key``: NoSuchBucket, NoSuchUpload."""
+    os.close(root.open_bucket(bucket))
+    if not valid_upload_id(upload_id):
+        raise _no_such_upload(upload_id)
+    uploads_fd = _uploads_dir(root)
+    try:
+        try:
+            dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
+        except OSError as e:
+            if e.errno in MISSING_ERRNOS:
+                raise _no_such_upload(upload_id) from None
+            raise
+        try:
+            info = _upload_from(upload_id, _read_json(dir_fd, INIT_NAME))
+        finally:
+            os.close(dir_fd)
+    finally:
+        os.close(uploads_fd)
+    if info is None or info.bucket != bucket or info.key != key:
+        raise _no_such_upload(upload_id)
+    return info
+
+
+def abort_upload(root: StoreRoot, bucket: str, key: str, upload_id: str) -> None:
+    """Remove an upload and all its parts: NoSuchBucket, NoSuchUpload."""
+    locked = _lock_upload(root, bucket, key, upload_id, exclusive=True)
+    try:
+        locked.remove(root)
+    finally:
+        locked.close()
+
+
+# -- parts ----------------------------------------------------------------------
+
+
+def _check_part_number(part_number: int) -> None:
+    """Refuse a part number outside 1..10000."""
+    if not MIN_PART_NUMBER <= part_number <= MAX_PART_NUMBER:
+        raise InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=str(part_number),
+        )
+
+
+def commit_part(
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    part_number: int,
+    temp: TempFile,
+    etag: str,
+    checksums: dict[str, str],
+) -> PartInfo:
+    """Move a finished part into its upload, replacing any part of that number."""
+    meta_temp = ""
+    try:
+        if temp.finished:
+            raise InternalError("The upload was already committed or aborted.")
+        _check_part_number(part_number)
+        locked = _lock_upload(root, bucket, key, upload_id, exclusive=True)
+        try:
+            st = _finish_temp(root, temp)
+            part = PartInfo(part_number, etag, st.st_size, st.st_mtime_ns / 1e9, dict(checksums))
+            doc = {
+                "format": UPLOAD_FORMAT,
+                "part_number": part_number,
+                "etag": etag,
+                "size": st.st_size,
+                "last_modified": part.last_modified,
+                "checksums": part.checksums,
+                "ino": st.st_ino,
+            }
+            meta_temp = write_small_temp(root, _dumps(doc))
+            parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=locked.dir_fd)
+            try:
+                stem = _part_stem(part_number)
+                os.rename(
+                    meta_temp, stem + PART_META_SUFFIX, src_dir_fd=root.tmp_fd, dst_dir_fd=parts_fd
+                )
+                meta_temp = ""
+                os.rename(
+                    temp.name, stem + PART_DATA_SUFFIX, src_dir_fd=root.tmp_fd, dst_dir_fd=parts_fd
+                )
+                temp.committed()
+                if root.fsync:
+                    os.fsync(parts_fd)
+            finally:
+                os.close(parts_fd)
+        finally:
+            locked.close()
+        return part
+    except BaseException:
+        temp.abort()
+        if meta_temp:
+            discard_temp(root, meta_temp)
+        raise
+
+
+def _finish_temp(root: StoreRoot, temp: TempFile) -> os.stat_result:
+    """Fsync an upload's temp file if the store is durable; return its stat."""
+    fd = temp.fd
+    own_fd = fd < 0
+    if own_fd:
+        fd = os.open(temp.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root.tmp_fd)
+    try:
+        if root.fsync:
+            os.fsync(fd)
+        return os.fstat(fd)
+    finally:
+        if own_fd:
+            os.close(fd)
+
+
+def _read_part(parts_fd: int, part_number: int) -> PartInfo | None:
+    """A part whose json and bytes agree; None if missing or torn by a crash."""
+    stem = _part_stem(part_number)
+    doc = _read_json(parts_fd, stem + PART_META_SUFFIX)
+    if doc is None:
+        return None
+    etag, size, modified = doc.get("etag"), doc.get("size"), doc.get("last_modified")
+    ino = doc.get("ino")
+    if (
+        type(etag) is not str
+        or type(size) is not int
+        or type(modified) not in (int, float)
+        or not isinstance(modified, int | float)
+        or type(ino) is not int
+    ):
+        return None
+    try:
+        st = os.stat(stem + PART_DATA_SUFFIX, dir_fd=parts_fd, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return None
+        raise
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_ino != ino:
+        return None
+    return PartInfo(part_number, etag, size, float(modified), _text_map(doc.get("checksums")))
+
+
+def _part_numbers(parts_fd: int) -> list[int]:
+    """The numbers of the parts in ``parts_fd``, ascending."""
+    scan_fd = os.open(".", DIR_FLAGS, dir_fd=parts_fd)
+    try:
+        with os.scandir(scan_fd) as entries:
+            found = [_PART_NAME_RE.fullmatch(entry.name) for entry in entries]
+    finally:
+        os.close(scan_fd)
+    return sorted(int(m.group(1)) for m in found if m is not None)
+
+
+def list_parts(
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    *,
+    part_number_marker: int = 0,
+    max_parts: int = MAX_PARTS_PER_PAGE,
+) -> tuple[list[PartInfo], bool]:
+    """The parts numbered above the marker, in order: (page, is_truncated)."""
+    locked = _lock_upload(root, bucket, key, upload_id, exclusive=False)
+    try:
+        parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=locked.dir_fd)
+        try:
+            page: list[PartInfo] = []
+            for number in _part_numbers(parts_fd):
+                if number <= part_number_marker:
+                    continue
+                part = _read_part(parts_fd, number)
+                if part is None:
+                    continue
+                if len(page) >= max_parts:
+                    return page, True
+                page.append(part)
+            return page, False
+        finally:
+            os.close(parts_fd)
+    finally:
+        locked.close()
+
+
+# -- complete -------------------------------------------------------------------
+
+
+def complete_upload(
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    parts: list[tuple[int, str]],
+    *,
+    min_part_size: int = MIN_PART_SIZE_BYTES,
+) -> ObjectMeta:
+    """Join the listed parts into the object ``key`` and end the upload; return its metadata."""
+    if not parts:
+        raise MalformedXML()
+    previous = 0
+    for number, _etag in parts:
+        if number <= previous:
+            raise InvalidPartOrder()
+        previous = number
+    locked = _lock_upload(root, bucket, key, upload_id, exclusive=True)
+    try:
+        parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=locked.dir_fd)
+        try:
+            chosen = _chosen_parts(parts_fd, parts, min_part_size)
+            temp = create_temp(root)
+            try:
+                _join(parts_fd, chosen, temp)
+            except BaseException:
+                temp.abort()
+                raise
+        finally:
+            os.close(parts_fd)
+        info = locked.info
+        md5s = b"".join(bytes.fromhex(part.etag) for part in chosen)
+        meta = ObjectMeta(
+            etag=f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}",
+            size=temp.size,
+            last_modified=0.0,
+            content_type=info.meta.content_type,
+            headers=info.meta.headers,
+            user_metadata=info.meta.user_metadata,
+            checksums=_composite_checksums(info.meta, chosen),
+        )
+        stored = objects.commit_object(root, bucket, key, temp, meta)
+        locked.remove(root)
+        return stored
+    finally:
+        locked.close()
+
+
+def _chosen_parts(
+    parts_fd: int, wanted: list[tuple[int, str]], min_part_size: int
+) -> list[PartInfo]:
+    """The stored parts the client listed: InvalidPart, EntityTooSmall."""
+    chosen: list[PartInfo] = []
+    last = len(wanted) - 1
+    for index, (number, etag) in enumerate(wanted):
+        in_range = MIN_PART_NUMBER <= number <= MAX_PART_NUMBER
+        part = _read_part(parts_fd, number) if in_range else None
+        # Clients echo the ETag with or without its quotes.
+        if part is None or part.etag.lower() != etag.strip('"').lower():
+            raise InvalidPart(PartNumber=str(number), ETag=etag)
+        if index < last and part.size < min_part_size:
+            raise EntityTooSmall(
+                ProposedSize=str(part.size),
+                MinSizeAllowed=str(min_part_size),
+                PartNumber=str(number),
+                ETag=etag,
+            )
+        chosen.append(part)
+    return chosen
+
+
+def _join(parts_fd: int, chosen: list[PartInfo], temp: TempFile) -> None:
+    """Append the parts' bytes to ``temp`` in the kernel, never through Python memory."""
+    offset = 0
+    for part in chosen:
+        name = _part_stem(part.part_number) + PART_DATA_SUFFIX
+        fd = os.open(name, FILE_READ_FLAGS, dir_fd=parts_fd)
+        try:
+            _copy(fd, temp.fd, part.size, offset)
+        finally:
+            os.close(fd)
+        offset += part.size
+    temp.size = offset
+
+
+def _copy(src_fd: int, dst_fd: int, count: int, dst_offset: int) -> None:
+    """Copy ``count`` bytes from the start of ``src_fd`` to ``dst_offset`` in ``dst_fd``."""
+    done = 0
+    use_range = hasattr(os, "copy_file_range")
+    while done < count:
+        want = min(count - done, COPY_CHUNK_BYTES)
+        if use_range:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, want, done, dst_offset + done)
+            except OSError as e:
+                if e.errno not in _NO_COPY_RANGE_ERRNOS:
+                    raise
+                use_range = False
+                continue
+        else:
+            # sendfile writes at the destination's file offset.
+            os.lseek(dst_fd, dst_offset + done, os.SEEK_SET)
+            n = os.sendfile(dst_fd, src_fd, done, want)
+        if n == 0:
+            raise InternalError("A part was shorter than recorded.")
+        done += n
+
+
+def _composite_checksums(init: ObjectMeta, chosen: list[PartInfo]) -> dict[str, str]:
+    """The COMPOSITE checksum (checksum of the parts' checksums, ``-N``) when every part has one."""
+    algorithm = next(iter(init.checksums), None)
+    if algorithm is None:
+        return {}
+    hasher = new_checksum(algorithm)
+    for part in chosen:
+        raw = decode_value(algorithm, part.checksums.get(algorithm, ""))
+        if raw is None:
+            return {}
+        hasher.update(raw)
+    return {algorithm: f"{base64.b64encode(hasher.digest()).decode('ascii')}-{len(chosen)}"}
+
+
+# -- listing uploads --------------------------------------------------------------
+
+
+def _all_uploads(root: StoreRoot) -> list[UploadInfo]:
+    """Every readable upload in the store."""
+    uploads_fd = _uploads_dir(root)
+    try:
+        scan_fd = os.open(".", DIR_FLAGS, dir_fd=uploads_fd)
+        try:
+            with os.scandir(scan_fd) as entries:
+                names = [entry.name for entry in entries if valid_upload_id(entry.name)]
+        finally:
+            os.close(scan_fd)
+        found: list[UploadInfo] = []
+        for name in names:
+            try:
+                dir_fd = os.open(name, DIR_FLAGS, dir_fd=uploads_fd)
+            except OSError as e:
+                if e.errno in MISSING_ERRNOS:
+                    continue  # completed or aborted meanwhile
+                raise
+            try:
+                info = _upload_from(name, _read_json(dir_fd, INIT_NAME))
+            finally:
+                os.close(dir_fd)
+            if info is not None:
+                found.append(info)
+        return found
+    finally:
+        os.close(uploads_fd)
+
+
+def _order(info: UploadInfo) -> tuple[bytes, float, str]:
+    """S3's order of uploads: key bytes, then initiation, then id."""
+    return info.key.encode("utf-8", "surrogatepass"), info.initiated, info.upload_id
+
+
+def list_uploads(
+    root: StoreRoot,
+    bucket: str,
+    *,
+    prefix: str = "",
+    delimiter: str = "",
+    key_marker: str = "",
+    upload_id_marker: str = "",
+    max_uploads: int = MAX_UPLOADS_PER_PAGE,
+) -> UploadsPage:
+    """One page of a bucket's uploads and common prefixes: NoSuchBucket."""
+    os.close(root.open_bucket(bucket))
+    uploads = sorted(
+        (u for u in _all_uploads(root) if u.bucket == bucket and u.key.startswith(prefix)),
+        key=_order,
+    )
+    raw_marker = key_marker.encode("utf-8", "surrogatepass")
+    # With an id marker, the marker's own key continues after that upload
+    # (S3: "uploads for key-marker with an id after upload-id-marker").
+    after_in_marker_key: tuple[float, str] | None = None
+    if key_marker and upload_id_marker:
+        for u in uploads:
+            if u.key == key_marker and u.upload_id == upload_id_marker:
+                after_in_marker_key = (u.initiated, u.upload_id)
+                break
+    items: list[UploadInfo | str] = []
+    seen_prefixes: set[str] = set()
+    truncated = False
+    for u in uploads:
+        raw_key = u.key.encode("utf-8", "surrogatepass")
+        item: UploadInfo | str = u
+        if delimiter:
+            cut = u.key.find(delimiter, len(prefix))
+            if cut >= 0:
+                item = u.key[: cut + len(delimiter)]
+        if isinstance(item, str):
+            if item in seen_prefixes or item.encode("utf-8", "surrogatepass") <= raw_marker:
+                continue
+            seen_prefixes.add(item)
+        elif key_marker:
+            if raw_key < raw_marker:
+                continue
+            if raw_key == raw_marker:
+                if not upload_id_marker:
+                    continue
+                if after_in_marker_key is not None:
+                    if (u.initiated, u.upload_id) <= after_in_marker_key:
+                        continue
+                elif u.upload_id <= upload_id_marker:
+                    continue
+        if len(items) >= max_uploads:
+            truncated = True
+            break
+        items.append(item)
+    page_uploads = [i for i in items if isinstance(i, UploadInfo)]
+    prefixes = [i for i in items if isinstance(i, str)]
+    if not truncated or not items:
+        return UploadsPage(page_uploads, prefixes, truncated)
+    last = items[-1]
+    if isinstance(last, str):
+        return UploadsPage(page_uploads, prefixes, True, last, None)
+    return UploadsPage(page_uploads, prefixes, True, last.key, last.upload_id)
+
+
+# -- removal ----------------------------------------------------------------------
+
+
+def remove_bucket_uploads(root: StoreRoot, bucket: str) -> int:
+    """Abort every upload of ``bucket`` (after it was deleted); return how many went."""
+    removed = 0
+    for info in _all_uploads(root):
+        if info.bucket != bucket:
+            continue
+        with contextlib.suppress(NoSuchUpload):
+            _remove_unchecked(root, info)
+            removed += 1
+    return removed
+
+
+def _remove_unchecked(root: StoreRoot, info: UploadInfo) -> None:
+    """Abort an upload without asking for its bucket (which may be gone)."""
+    uploads_fd = _uploads_dir(root)
+    try:
+        try:
+            dir_fd = os.open(info.upload_id, DIR_FLAGS, dir_fd=uploads_fd)
+        except OSError as e:
+            if e.errno in MISSING_ERRNOS:
+                raise NoSuchUpload() from None
+            raise
+        try:
+            try:
+                init_fd = os.open(INIT_NAME, FILE_READ_FLAGS, dir_fd=dir_fd)
+            except OSError as e:
+                if e.errno in MISSING_ERRNOS:
+                    raise NoSuchUpload() from None
+                raise
+        except BaseException:
+            os.close(dir_fd)
+            raise
+    except BaseException:
+        os.close(uploads_fd)
+        raise
+    locked = _LockedUpload(uploads_fd, dir_fd, init_fd, info)
+    try:
+        fcntl.flock(init_fd, fcntl.LOCK_EX)
+        if os.fstat(init_fd).st_nlink == 0:
+            raise NoSuchUpload()
+        locked.remove(root)
+    finally:
+        locked.close()
+
+
+def gc_abandoned(root: StoreRoot, *, older_than_seconds: float = ABANDONED_AFTER_SECONDS) -> int:
+    """Remove uploads neither started nor given a part within the limit; return the count."""
+    cutoff_ns = time.time_ns() - int(older_than_seconds * 1e9)
+    uploads_fd = _uploads_dir(root)
+    removed = 0
+    try:
+        scan_fd = os.open(".", DIR_FLAGS, dir_fd=uploads_fd)
+        try:
+            with os.scandir(scan_fd) as entries:
+                names = [entry.name for entry in entries if valid_upload_id(entry.name)]
+        finally:
+            os.close(scan_fd)
+        for name in names:
+            if _collect(root, uploads_fd, name, cutoff_ns):
+                removed += 1
+    finally:
+        os.close(uploads_fd)
+    return removed
+
+
+def _newest_ns(dir_fd: int) -> int:
+    """The newest mtime among the upload directory, its parts directory and its parts."""
+    newest = os.fstat(dir_fd).st_mtime_ns
+    try:
+        parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return newest
+        raise
+    try:
+        newest = max(newest, os.fstat(parts_fd).st_mtime_ns)
+        with os.scandir(parts_fd) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+    finally:
+        os.close(parts_fd)
+    return newest
+
+
+def _collect(root: StoreRoot, uploads_fd: int, name: str, cutoff_ns: int) -> bool:
+    """Remove one upload directory if it is abandoned and nobody holds its lock."""
+    try:
+        dir_fd = os.open(name, DIR_FLAGS, dir_fd=uploads_fd)
+    except OSError as e:
+        if e.errno in MISSING_ERRNOS:
+            return False
+        raise
+    init_fd = -1
+    try:
+        try:
+            init_fd = os.open(INIT_NAME, FILE_READ_FLAGS, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno not in MISSING_ERRNOS:
+                raise
+        if init_fd >= 0:
+            try:
+                fcntl.flock(init_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return False  # a part or a Complete is being committed right now
+                raise
+            st = os.fstat(init_fd)
+            if st.st_nlink == 0:
+                return False
+            newest = max(st.st_mtime_ns, _newest_ns(dir_fd))
+        else:
+            # A directory being created, or left by a crash mid-removal.
+            newest = _newest_ns(dir_fd)
+        if newest > cutoff_ns:
+            return False
+        if init_fd >= 0:
+            os.unlink(INIT_NAME, dir_fd=dir_fd)
+        trash = new_temp_name(TRASH_SUFFIX)
+        try:
+            os.rename(name, trash, src_dir_fd=uploads_fd, dst_dir_fd=root.tmp_fd)
+        except OSError as e:
+            if e.errno in MISSING_ERRNOS:
+                return False
+            raise
+    finally:
+        if init_fd >= 0:
+            os.close(init_fd)
+        os.close(dir_fd)
+    shutil.rmtree(trash, ignore_errors=True, dir_fd=root.tmp_fd)
+    return True
+
+
+__all__ = [
+    "PartInfo",
+    "UploadInfo",
+    "UploadsPage",
+    "abort_upload",
+    "commit_part",
+    "complete_upload",
+    "create_upload",
+    "gc_abandoned",
+    "list_parts",
+    "list_uploads",
+    "remove_bucket_uploads",
+    "upload_info",
+    "valid_upload_id",
+]

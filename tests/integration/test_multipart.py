@@ -1,0 +1,201 @@
+"""Multipart uploads against a real server, with boto3, aws-cli and s3cmd."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from tests.support.clients import run_aws, run_s3cmd, write_s3cmd_config
+from tests.support.server import RunningServer
+
+MiB = 1024 * 1024
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response["Error"]["Code"])
+
+
+def multipart_etag(parts: list[bytes]) -> str:
+    """S3's multipart ETag, computed independently: md5 of the binary part MD5s, then -N."""
+    digests = b"".join(hashlib.md5(p).digest() for p in parts)
+    return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
+
+
+@pytest.fixture
+def bucket(s3: Any, fresh_bucket: str) -> str:
+    s3.create_bucket(Bucket=fresh_bucket)
+    return fresh_bucket
+
+
+def test_upload_file_with_5_mib_parts_round_trips(s3: Any, bucket: str, tmp_path: Path) -> None:
+    """upload_file with a 5 MiB threshold goes in parts; download_file gets the same bytes."""
+    source = tmp_path / "big.bin"
+    data = os.urandom(17 * MiB + 123)
+    source.write_bytes(data)
+    config = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    s3.upload_file(str(source), bucket, "big.bin", Config=config)
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ContentLength"] == len(data)
+    parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    assert head["ETag"] == multipart_etag(parts)
+    target = tmp_path / "back.bin"
+    s3.download_file(bucket, "big.bin", str(target), Config=config)
+    assert target.read_bytes() == data
+
+
+def test_low_level_multipart_keeps_metadata_and_lists_parts(s3: Any, bucket: str) -> None:
+    """Creation metadata reaches the object; ListParts and ListMultipartUploads show progress."""
+    upload = s3.create_multipart_upload(
+        Bucket=bucket, Key="doc", ContentType="text/plain", Metadata={"origin": "test"}
+    )
+    upload_id = upload["UploadId"]
+    first, second = os.urandom(5 * MiB), b"tail"
+    e1 = s3.upload_part(Bucket=bucket, Key="doc", UploadId=upload_id, PartNumber=1, Body=first)
+    e2 = s3.upload_part(Bucket=bucket, Key="doc", UploadId=upload_id, PartNumber=2, Body=second)
+    listed = s3.list_parts(Bucket=bucket, Key="doc", UploadId=upload_id)
+    assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [(1, 5 * MiB), (2, 4)]
+    uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in uploads] == [("doc", upload_id)]
+    done = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="doc",
+        UploadId=upload_id,
+        MultipartUpload={
+            "Parts": [
+                {"PartNumber": 1, "ETag": e1["ETag"]},
+                {"PartNumber": 2, "ETag": e2["ETag"]},
+            ]
+        },
+    )
+    assert done["ETag"] == multipart_etag([first, second])
+    got = s3.get_object(Bucket=bucket, Key="doc")
+    assert got["Body"].read() == first + second
+    assert got["ContentType"] == "text/plain"
+    assert got["Metadata"] == {"origin": "test"}
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_reuploading_a_part_replaces_it(s3: Any, bucket: str) -> None:
+    """A part uploaded twice under one number counts once, with its last bytes."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"old")
+    etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"new")[
+        "ETag"
+    ]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="k",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+    )
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"new"
+
+
+def test_small_middle_part_is_entity_too_small(s3: Any, bucket: str) -> None:
+    """A part other than the last below 5 MiB makes Complete fail with EntityTooSmall."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    parts = []
+    for number in (1, 2):
+        etag = s3.upload_part(
+            Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=number, Body=b"x" * 100
+        )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    with pytest.raises(ClientError) as caught:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    assert error_code(caught.value) == "EntityTooSmall"
+
+
+def test_parts_out_of_order_and_unknown_parts_are_refused(s3: Any, bucket: str) -> None:
+    """Complete refuses descending parts (InvalidPartOrder) and a wrong ETag (InvalidPart)."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etags = [
+        s3.upload_part(
+            Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=n, Body=os.urandom(5 * MiB)
+        )["ETag"]
+        for n in (1, 2)
+    ]
+    backwards = [{"PartNumber": 2, "ETag": etags[1]}, {"PartNumber": 1, "ETag": etags[0]}]
+    with pytest.raises(ClientError) as caught:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": backwards}
+        )
+    assert error_code(caught.value) == "InvalidPartOrder"
+    wrong = [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]
+    with pytest.raises(ClientError) as caught:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": wrong}
+        )
+    assert error_code(caught.value) == "InvalidPart"
+
+
+def test_abort_removes_the_upload(s3: Any, bucket: str) -> None:
+    """After AbortMultipartUpload, parts for that upload answer NoSuchUpload."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+    with pytest.raises(ClientError) as caught:
+        s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=2, Body=b"y")
+    assert error_code(caught.value) == "NoSuchUpload"
+    with pytest.raises(ClientError) as caught:
+        s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id)
+    assert error_code(caught.value) == "NoSuchUpload"
+
+
+def test_upload_part_copy_rebuilds_an_object_from_ranges(s3: Any, bucket: str) -> None:
+    """UploadPartCopy with copy-source ranges assembles an exact copy of a 12 MiB object."""
+    data = os.urandom(12 * MiB)
+    s3.put_object(Bucket=bucket, Key="source", Body=data)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="copy")["UploadId"]
+    parts = []
+    for number, start in enumerate(range(0, len(data), 5 * MiB), start=1):
+        end = min(start + 5 * MiB, len(data)) - 1
+        result = s3.upload_part_copy(
+            Bucket=bucket,
+            Key="copy",
+            UploadId=upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": bucket, "Key": "source"},
+            CopySourceRange=f"bytes={start}-{end}",
+        )
+        parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="copy", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
+
+
+def test_aws_cli_copies_a_50_mib_file(
+    server: RunningServer, tmp_path: Path, fresh_bucket: str
+) -> None:
+    """aws s3 cp of a 50 MiB file (multipart by default) round-trips byte for byte."""
+    source = tmp_path / "fifty.bin"
+    data = os.urandom(50 * MiB)
+    source.write_bytes(data)
+    run_aws(server, "s3", "mb", f"s3://{fresh_bucket}")
+    run_aws(server, "s3", "cp", str(source), f"s3://{fresh_bucket}/fifty.bin")
+    target = tmp_path / "back.bin"
+    run_aws(server, "s3", "cp", f"s3://{fresh_bucket}/fifty.bin", str(target))
+    assert target.read_bytes() == data
+
+
+def test_s3cmd_multipart_put_round_trips(
+    server: RunningServer, tmp_path: Path, fresh_bucket: str
+) -> None:
+    """s3cmd put with 5 MiB multipart chunks stores the file byte for byte."""
+    config = write_s3cmd_config(server, tmp_path / "s3cfg", signature_v2=False)
+    source = tmp_path / "chunks.bin"
+    data = os.urandom(12 * MiB)
+    source.write_bytes(data)
+    run_s3cmd(config, "mb", f"s3://{fresh_bucket}")
+    run_s3cmd(config, "put", "--multipart-chunk-size-mb=5", str(source), f"s3://{fresh_bucket}/c")
+    target = tmp_path / "back.bin"
+    run_s3cmd(config, "get", f"s3://{fresh_bucket}/c", str(target))
+    assert target.read_bytes() == data
