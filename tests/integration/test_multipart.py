@@ -199,3 +199,20 @@ def test_s3cmd_multipart_put_round_trips(
     target = tmp_path / "back.bin"
     run_s3cmd(config, "get", f"s3://{fresh_bucket}/c", str(target))
     assert target.read_bytes() == data
+
+
+def test_copy_source_conditions_guard_copies(s3: Any, bucket: str) -> None:
+    """x-amz-copy-source-if-* conditions copy when they hold and answer 412 when they fail."""
+    etag = s3.put_object(Bucket=bucket, Key="src", Body=b"data")["ETag"]
+    source = {"Bucket": bucket, "Key": "src"}
+    s3.copy_object(Bucket=bucket, Key="ok", CopySource=source, CopySourceIfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="ok")["Body"].read() == b"data"
+    for condition in (
+        {"CopySourceIfMatch": '"' + "0" * 32 + '"'},
+        {"CopySourceIfNoneMatch": etag},
+    ):
+        with pytest.raises(ClientError) as caught:
+            s3.copy_object(Bucket=bucket, Key="no", CopySource=source, **condition)
+        assert error_code(caught.value) == "PreconditionFailed"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="no")

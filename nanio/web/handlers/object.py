@@ -200,7 +200,39 @@ def open_copy_source(ctx: Context, call: S3Call) -> tuple[str, str, OpenObject]:
     source_owner = ctx.store.bucket_info(source_bucket).owner
     if not ctx.can_see(call.auth.access_key, source_owner):
         raise errors.AccessDenied()
-    return source_bucket, source_key, ctx.store.open_object(source_bucket, source_key)
+    source = ctx.store.open_object(source_bucket, source_key)
+    try:
+        _check_copy_source_conditions(call, source.meta)
+    except BaseException:
+        source.close()
+        raise
+    return source_bucket, source_key, source
+
+
+#: x-amz-copy-source-if-* headers and the plain conditional each one mirrors.
+_COPY_SOURCE_CONDITIONS = (
+    ("x-amz-copy-source-if-match", "if-match"),
+    ("x-amz-copy-source-if-none-match", "if-none-match"),
+    ("x-amz-copy-source-if-modified-since", "if-modified-since"),
+    ("x-amz-copy-source-if-unmodified-since", "if-unmodified-since"),
+)
+
+
+def _check_copy_source_conditions(call: S3Call, meta: ObjectMeta) -> None:
+    """Apply x-amz-copy-source-if-* to the source, with GET's precedence rules.
+
+    Where a GET would answer 304, a copy answers 412: S3 copies nothing and
+    says the precondition failed.
+    """
+    mirrored = {
+        plain: call.headers[copy] for copy, plain in _COPY_SOURCE_CONDITIONS if copy in call.headers
+    }
+    if not mirrored:
+        return
+    try:
+        s3headers.evaluate_conditions(mirrored, meta.etag, meta.last_modified, for_get=True)
+    except errors.NotModified:
+        raise errors.PreconditionFailed() from None
 
 
 def copy_to_temp(
