@@ -47,9 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for option in OPTIONS:
         name = f"--{option.flag}"
-        if option.kind is Kind.OFF_SWITCH:
+        if option.kind.is_switch:
             serve.add_argument(
-                name, dest=option.dest, action="store_const", const=False, help=option.help
+                name,
+                dest=option.dest,
+                action="store_const",
+                const=option.kind is Kind.ON_SWITCH,
+                help=option.help,
             )
         elif option.kind is Kind.REPEATED:
             serve.add_argument(

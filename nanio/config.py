@@ -100,6 +100,8 @@ class Settings:
     access_log: bool = True
     #: False only for throwaway stores: writes are then not durable on ack.
     fsync: bool = True
+    #: Remove multipart uploads abandoned for a week (at start, then hourly).
+    gc_abandoned_uploads: bool = False
     users: tuple[User, ...] = ()
 
     def endpoints(self) -> tuple[str, ...]:
@@ -123,6 +125,12 @@ class Kind(enum.Enum):
     REPEATED = "repeated"
     #: ``--no-thing``: a flag that turns a setting off.
     OFF_SWITCH = "off-switch"
+    #: ``--thing``: a flag that turns a setting on.
+    ON_SWITCH = "on-switch"
+
+    @property
+    def is_switch(self) -> bool:
+        return self in (Kind.OFF_SWITCH, Kind.ON_SWITCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +174,7 @@ _DEFAULT_HELP: Mapping[str, str] = {
     "log_level": _DEFAULTS.log_level,
     "access_log": str(_DEFAULTS.access_log).lower(),
     "fsync": str(_DEFAULTS.fsync).lower(),
+    "gc_abandoned_uploads": str(_DEFAULTS.gc_abandoned_uploads).lower(),
 }
 
 #: The option table behind ``twistd nanio`` and ``nanio serve``.
@@ -250,6 +259,14 @@ OPTIONS: tuple[Option, ...] = (
         "crash (for throwaway stores)",
         env="NANIO_FSYNC",
         file_key="fsync",
+    ),
+    Option(
+        "gc-abandoned-uploads",
+        "gc_abandoned_uploads",
+        Kind.ON_SWITCH,
+        "Remove multipart uploads that received nothing for 7 days, at start and then hourly",
+        env="NANIO_GC_ABANDONED_UPLOADS",
+        file_key="gc_abandoned_uploads",
     ),
 )
 
@@ -358,6 +375,7 @@ _CONVERTERS: Mapping[str, Callable[[object, str], Any]] = {
     "log_level": _log_level,
     "access_log": _switch,
     "fsync": _switch,
+    "gc_abandoned_uploads": _switch,
 }
 
 

@@ -104,6 +104,9 @@ class ThreadPoolService(Service):
         self.pool.stop()
 
 
+#: How often abandoned multipart uploads are looked for, when enabled.
+UPLOAD_GC_SECONDS = 3600
+
 #: How often stray temp files (of uploads cut off by a crash) are swept.
 TEMP_SWEEP_SECONDS = 600
 
@@ -280,6 +283,15 @@ class NanioService(MultiService):
         if removed:
             self._log.info("Removed {count} stray temp file(s)", count=removed)
 
+    def collect_abandoned_uploads(self) -> None:
+        """Remove multipart uploads that received nothing for a week.
+
+        Never one that received a part recently, nor one a live request holds.
+        """
+        removed = self.store.gc_abandoned_uploads()
+        if removed:
+            self._log.info("Removed {count} abandoned multipart upload(s)", count=removed)
+
     def stopService(self) -> Deferred[None]:
         """Stop every child service; fires when all ports are closed."""
         self._announced = False
@@ -314,4 +326,8 @@ def make_service(settings: Settings, reactor: IReactorTCP | None = None) -> Nani
     sweeper = TimerService(TEMP_SWEEP_SECONDS, service.sweep_temp)
     sweeper.clock = reactor
     sweeper.setServiceParent(service)
+    if settings.gc_abandoned_uploads:
+        collector = TimerService(UPLOAD_GC_SECONDS, service.collect_abandoned_uploads)
+        collector.clock = reactor
+        collector.setServiceParent(service)
     return service

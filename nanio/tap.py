@@ -71,7 +71,7 @@ class Options(usage.Options):
         [option.flag, None, None, option.help] for option in OPTIONS if option.kind is Kind.VALUE
     ]
     optFlags: ClassVar[list[list[object]]] = [
-        [option.flag, None, option.help] for option in OPTIONS if option.kind is Kind.OFF_SWITCH
+        [option.flag, None, option.help] for option in OPTIONS if option.kind.is_switch
     ]
 
     #: Where NANIO_* variables are read from; tests may replace it.
@@ -92,9 +92,10 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         flags: dict[str, object] = {}
         for option in OPTIONS:
-            if option.kind is Kind.OFF_SWITCH:
+            if option.kind.is_switch:
                 # usage.Options counts flags (0 when absent); 0 means "not given".
-                flags[option.dest] = False if self[option.flag] else None
+                on = option.kind is Kind.ON_SWITCH
+                flags[option.dest] = on if self[option.flag] else None
             elif option.kind is Kind.REPEATED:
                 flags[option.dest] = self[option.dest]
             else:
