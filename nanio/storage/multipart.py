@@ -555,6 +555,7 @@ def complete_upload(
     parts: list[tuple[int, str]],
     *,
     min_part_size: int = MIN_PART_SIZE_BYTES,
+    precondition: objects.Precondition | None = None,
 ) -> ObjectMeta:
     """Join the listed parts into the object ``key`` and end the upload; return its metadata."""
     if not parts:
@@ -588,7 +589,7 @@ def complete_upload(
             user_metadata=info.meta.user_metadata,
             checksums=_composite_checksums(info.meta, chosen),
         )
-        stored = objects.commit_object(root, bucket, key, temp, meta)
+        stored = objects.commit_object(root, bucket, key, temp, meta, precondition)
         locked.remove(root)
         return stored
     finally:

@@ -55,8 +55,9 @@ import errno
 import os
 import stat
 import time
+from collections.abc import Callable
 
-from nanio.errors import InternalError, InvalidArgument, KeyConflict
+from nanio.errors import InternalError, InvalidArgument, KeyConflict, NoSuchKey
 from nanio.s3.keys import validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage.atomic import TempFile, create_temp, discard_temp, write_small_temp
@@ -86,6 +87,7 @@ from nanio.storage.metadata import (
     encode_sidecar,
     file_identity,
     read_sidecar,
+    synthesized_etag,
     synthesized_meta,
 )
 
@@ -260,10 +262,24 @@ def _sidecar(
 # -- writing ------------------------------------------------------------------
 
 
+#: Called, under the key's exclusive lock, with the ETag of the object the
+#: commit would replace (None when there is none); raises to refuse the write.
+Precondition = Callable[[str | None], None]
+
+
 def commit_object(
-    root: StoreRoot, bucket: str, key: str, temp: TempFile, meta: ObjectMeta
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    temp: TempFile,
+    meta: ObjectMeta,
+    precondition: Precondition | None = None,
 ) -> ObjectMeta:
-    """Move a finished upload into place as ``key``; return the metadata as stored."""
+    """Move a finished upload into place as ``key``; return the metadata as stored.
+
+    ``precondition`` (conditional writes) is decided atomically: no other
+    writer of the key can commit between its check and this rename.
+    """
     try:
         if temp.finished:
             raise InternalError("The upload was already committed or aborted.")
@@ -273,8 +289,11 @@ def commit_object(
             if temp.size:
                 raise InvalidArgument(_MARKER_NOT_EMPTY, ArgumentName="key")
             temp.abort()
+            if precondition is not None:
+                # Markers have no bytes to tear; checked without the lock.
+                precondition(_current_marker_etag(root, bucket, key))
             return _commit_marker(root, bucket, key, dirs, meta)
-        return _commit_file(root, bucket, key, dirs, leaf, temp, meta)
+        return _commit_file(root, bucket, key, dirs, leaf, temp, meta, precondition)
     except BaseException:
         temp.abort()
         raise
@@ -312,6 +331,7 @@ def _commit_file(
     leaf: bytes,
     temp: TempFile,
     meta: ObjectMeta,
+    precondition: Precondition | None = None,
 ) -> ObjectMeta:
     """Stamp the upload, write its sidecar and rename both into place (invariants 2, 3, 6)."""
     raw_key = key.encode("utf-8")
@@ -319,7 +339,7 @@ def _commit_file(
         bfd = root.open_bucket(bucket)
         try:
             stored, sidecar = _stamp(root, temp, meta)
-            _place_file(root, bucket, raw_key, bfd, dirs, leaf, temp, sidecar)
+            _place_file(root, bucket, raw_key, bfd, dirs, leaf, temp, sidecar, precondition)
         except OSError as e:
             raise os_error(e) from e
         finally:
@@ -360,6 +380,7 @@ def _place_file(
     leaf: bytes,
     temp: TempFile,
     sidecar: bytes,
+    precondition: Precondition | None = None,
 ) -> None:
     """Rename the sidecar, then the data file, into place under the key's lock."""
     name = sidecar_name(leaf)
@@ -372,6 +393,10 @@ def _place_file(
                 with DirChain(bfd, dirs) as data_dirs, DirChain(bfd, meta_dirs(dirs)) as side_dirs:
                     _clear_way(root, bucket, raw_key, bfd, dirs, leaf, data_dirs.fd, side_dirs.fd)
                     with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
+                        if precondition is not None:
+                            precondition(
+                                _current_etag(data_dirs.fd, side_dirs.fd, leaf, root.exact_mtime)
+                            )
                         _rename_in(root, sidecar_temp, side_dirs.fd, name)
                         sidecar_temp = None
                         try:
@@ -391,6 +416,27 @@ def _place_file(
     finally:
         if sidecar_temp is not None:
             discard_temp(root, sidecar_temp)
+
+
+def _current_etag(data_fd: int, meta_fd: int, leaf: bytes, exact_mtime: bool) -> str | None:
+    """The ETag of the object now at ``leaf``, read without locks (the caller holds the key's)."""
+    try:
+        st = os.stat(leaf, dir_fd=data_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    sidecar, _ = read_sidecar(meta_fd, sidecar_name(leaf))
+    if sidecar is not None and describes(sidecar, st, exact_mtime):
+        return sidecar.meta.etag
+    return synthesized_etag(st)
+
+
+def _current_marker_etag(root: StoreRoot, bucket: str, key: str) -> str | None:
+    try:
+        return head_object(root, bucket, key).etag
+    except NoSuchKey:
+        return None
 
 
 def _clear_way(

@@ -102,10 +102,21 @@ class Store(ClosesOnExit):
         except OSError as e:
             raise os_error(e) from e
 
-    def commit_object(self, bucket: str, key: str, temp: TempFile, meta: ObjectMeta) -> ObjectMeta:
-        """Atomically put a finished upload in place; return the metadata as stored."""
+    def commit_object(
+        self,
+        bucket: str,
+        key: str,
+        temp: TempFile,
+        meta: ObjectMeta,
+        precondition: objects.Precondition | None = None,
+    ) -> ObjectMeta:
+        """Atomically put a finished upload in place; return the metadata as stored.
+
+        ``precondition`` gets the ETag the write would replace (None if none)
+        under the key's lock and may raise to refuse it (conditional writes).
+        """
         try:
-            return objects.commit_object(self._root, bucket, key, temp, meta)
+            return objects.commit_object(self._root, bucket, key, temp, meta, precondition)
         except OSError as e:
             raise os_error(e) from e
 
@@ -250,6 +261,7 @@ class Store(ClosesOnExit):
         parts: list[tuple[int, str]],
         *,
         min_part_size: int = multipart.MIN_PART_SIZE_BYTES,
+        precondition: objects.Precondition | None = None,
     ) -> ObjectMeta:
         """Join the listed parts into the object and end the upload; return its metadata.
 
@@ -258,7 +270,13 @@ class Store(ClosesOnExit):
         """
         try:
             return multipart.complete_upload(
-                self._root, bucket, key, upload_id, parts, min_part_size=min_part_size
+                self._root,
+                bucket,
+                key,
+                upload_id,
+                parts,
+                min_part_size=min_part_size,
+                precondition=precondition,
             )
         except OSError as e:
             raise os_error(e) from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,12 @@ from nanio.s3.checksums import ALGORITHMS
 from nanio.s3.model import ObjectMeta
 from nanio.web.call import S3Call, part_number
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
-from nanio.web.handlers.object import copy_to_temp, open_copy_source, set_checksum_headers
+from nanio.web.handlers.object import (
+    copy_to_temp,
+    open_copy_source,
+    set_checksum_headers,
+    write_precondition,
+)
 from nanio.web.handlers.service import parse_max
 from nanio.web.sinks import BufferSink, ObjectSink
 
@@ -105,9 +111,17 @@ def _copy_source_range(value: str | None, size: int) -> s3headers.ByteRange | No
 async def complete_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
     assert isinstance(call.sink, BufferSink)
     parts = xml.parse_complete_multipart(call.sink.finish())
+    precondition = write_precondition(call)
     # Joining the parts copies every byte once: off the reactor thread.
     meta = await ctx.blocking(
-        ctx.store.complete_multipart_upload, call.bucket, call.key, call.query["uploadId"], parts
+        partial(
+            ctx.store.complete_multipart_upload,
+            call.bucket,
+            call.key,
+            call.query["uploadId"],
+            parts,
+            precondition=precondition,
+        )
     )
     location = "/" + quote(call.bucket) + "/" + quote(call.key)
     set_checksum_headers(request, meta.checksums)

@@ -13,6 +13,7 @@ from nanio.s3 import xml
 from nanio.s3.keys import validate_bucket_name, validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import OpenObject, TempFile
+from nanio.storage.objects import Precondition
 from nanio.web.call import S3Call
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
 from nanio.web.producers import FileProducer
@@ -56,14 +57,11 @@ async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
         user_metadata=user_meta,
         checksums=received.checksums,
     )
-    if call.key.endswith("/"):
-        # A folder marker is a directory plus its sidecar; it has no bytes.
-        received.temp.abort()
-        if received.size:
-            raise errors.InvalidArgument("A key ending in '/' (a folder marker) must be empty.")
-        result = ctx.store.put_object_bytes(call.bucket, call.key, b"", meta)
-    else:
-        result = ctx.store.commit_object(call.bucket, call.key, received.temp, meta)
+    # Folder markers ("a/b/") take the same path: the store makes the
+    # directory and its sidecar, and refuses one with bytes.
+    result = ctx.store.commit_object(
+        call.bucket, call.key, received.temp, meta, write_precondition(call)
+    )
     request.setHeader(b"etag", _quoted(result.etag))
     set_checksum_headers(request, result.checksums)
     return b""
@@ -73,6 +71,32 @@ def set_checksum_headers(request: Any, checksums: dict[str, str]) -> None:
     """Send stored flexible checksums as x-amz-checksum-<algorithm> headers."""
     for algorithm, value in checksums.items():
         request.setHeader(b"x-amz-checksum-" + algorithm.encode("ascii"), value.encode("ascii"))
+
+
+def write_precondition(call: S3Call) -> Precondition | None:
+    """The check a conditional write (If-None-Match: *, If-Match) makes at commit.
+
+    The store runs it under the key's lock, so it is decided atomically
+    against any racing writer of the same key.
+    """
+    if_none_match = call.header("if-none-match")
+    if_match = call.header("if-match")
+    if if_none_match is None and if_match is None:
+        return None
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise errors.S3NotImplemented("On writes If-None-Match supports only '*'.")
+    expected = s3headers.parse_etag_list(if_match) if if_match is not None else None
+
+    def check(current_etag: str | None) -> None:
+        if if_none_match is not None and current_etag is not None:
+            raise errors.PreconditionFailed(Condition="If-None-Match")
+        if expected is not None:
+            if current_etag is None:
+                raise errors.NoSuchKey()
+            if "*" not in expected and current_etag not in expected:
+                raise errors.PreconditionFailed(Condition="If-Match")
+
+    return check
 
 
 def _quoted(etag: str) -> bytes:
