@@ -14,6 +14,7 @@ from nanio.s3.model import ObjectMeta
 from nanio.web.call import S3Call, part_number
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
 from nanio.web.handlers.object import (
+    closed_on_error,
     copy_to_temp,
     open_copy_source,
     set_checksum_headers,
@@ -74,16 +75,16 @@ async def upload_part(ctx: Context, request: Any, call: S3Call) -> bytes:
     return b""
 
 
-def upload_part_copy(ctx: Context, request: Any, call: S3Call) -> bytes:
+async def upload_part_copy(ctx: Context, request: Any, call: S3Call) -> bytes:
     number = part_number(call)
     upload_id = call.query["uploadId"]
     ctx.store.upload_info(call.bucket, call.key, upload_id)
     _, _, source = open_copy_source(ctx, call)
-    with source:
+    with closed_on_error(source):
         size = source.meta.size
         byte_range = _copy_source_range(call.header("x-amz-copy-source-range"), size)
         offset, length = (0, size) if byte_range is None else (byte_range.start, byte_range.length)
-        temp, etag = copy_to_temp(ctx, source, offset, length)
+    temp, etag = await ctx.blocking(copy_to_temp, ctx, source, offset, length)
     part = ctx.store.commit_part(call.bucket, call.key, upload_id, number, temp, etag, {})
     return xml_response(request, xml.copy_part_result(part.etag, part.last_modified))
 

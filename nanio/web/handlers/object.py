@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
@@ -259,12 +261,33 @@ def _check_copy_source_conditions(call: S3Call, meta: ObjectMeta) -> None:
         raise errors.PreconditionFailed() from None
 
 
+@contextmanager
+def closed_on_error(source: OpenObject) -> Iterator[OpenObject]:
+    """Close ``source`` if the block raises; otherwise leave it open for ``copy_to_temp``."""
+    try:
+        yield source
+    except BaseException:
+        source.close()
+        raise
+
+
 def copy_to_temp(
     ctx: Context, source: OpenObject, offset: int, length: int
 ) -> tuple[TempFile, str]:
-    """Copy ``length`` bytes of an open object into a new temp file: (temp, hex MD5)."""
-    # Inline for now: the copy runs in the reactor thread, so a large copy
-    # stalls other requests until it is done.
+    """Copy ``length`` bytes of an open object into a new temp file, then close it.
+
+    Returns (temp, hex MD5).  Blocking: callers run it through
+    ``ctx.blocking`` so that a large copy happens on the disk thread pool.  It
+    owns ``source`` from the call on: if the request is cancelled meanwhile,
+    the thread still finishes with the descriptor and closes it (an
+    abandoned temp file is swept later).  The bytes pass through Python in
+    1 MiB pieces because the ETag is their MD5.
+    """
+    with source:
+        return _copy_range(ctx, source, offset, length)
+
+
+def _copy_range(ctx: Context, source: OpenObject, offset: int, length: int) -> tuple[TempFile, str]:
     temp = ctx.store.create_temp()
     try:
         md5 = hashlib.md5()
@@ -282,7 +305,7 @@ def copy_to_temp(
     return temp, md5.hexdigest()
 
 
-def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
+async def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
     directive = (call.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
@@ -290,7 +313,7 @@ def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
             "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive"
         )
     source_bucket, source_key, source = open_copy_source(ctx, call)
-    with source:
+    with closed_on_error(source):
         if (source_bucket, source_key) == (call.bucket, call.key) and directive == "COPY":
             raise errors.InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself "
@@ -303,7 +326,7 @@ def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
             content_type = source.meta.content_type
             stored, user_meta = source.meta.headers, source.meta.user_metadata
         size = source.meta.size
-        temp, etag = copy_to_temp(ctx, source, 0, size)
+    temp, etag = await ctx.blocking(copy_to_temp, ctx, source, 0, size)
     meta = ObjectMeta(
         etag=etag,
         size=size,
