@@ -264,3 +264,7 @@ class MalformedTrailerError(S3Error):
         "The request contained trailing data that was not well-formed or did not "
         "conform to our published schema."
     )
+
+
+class InvalidPartNumber(S3Error):
+    code, status, message = "InvalidPartNumber", 416, "The requested partnumber is not satisfiable"

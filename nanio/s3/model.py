@@ -38,6 +38,9 @@ class ObjectMeta:
     user_metadata: dict[str, str] = field(default_factory=dict)
     #: Flexible checksums: algorithm name (``crc32``, ``sha256``...) to base64.
     checksums: dict[str, str] = field(default_factory=dict)
+    #: Sizes of the parts of an object made by a multipart upload, in order;
+    #: empty for any other object.  GetObject's partNumber reads them.
+    parts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,8 @@ def encode_sidecar(meta: ObjectMeta, *, mtime_ns: int, ino: int) -> bytes:
         doc["user_metadata"] = meta.user_metadata
     if meta.checksums:
         doc["checksums"] = meta.checksums
+    if meta.parts:
+        doc["parts"] = list(meta.parts)
     try:
         # Readable with `cat` when the values are proper text.
         return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
@@ -132,7 +134,10 @@ def decode_sidecar(data: bytes) -> Sidecar | None:
     headers = _text_map(doc.get("headers"))
     user_metadata = _text_map(doc.get("user_metadata"))
     checksums = _text_map(doc.get("checksums"))
+    parts = doc.get("parts", [])
     if headers is None or user_metadata is None or checksums is None:
+        return None
+    if type(parts) is not list or any(type(p) is not int or p < 0 for p in parts):
         return None
     meta = ObjectMeta(
         etag=etag,
@@ -142,6 +147,7 @@ def decode_sidecar(data: bytes) -> Sidecar | None:
         headers=headers,
         user_metadata=user_metadata,
         checksums=checksums,
+        parts=tuple(parts),
     )
     return Sidecar(meta, mtime_ns, ino)
 

@@ -588,6 +588,7 @@ def complete_upload(
             headers=info.meta.headers,
             user_metadata=info.meta.user_metadata,
             checksums=_composite_checksums(info.meta, chosen),
+            parts=tuple(part.size for part in chosen),
         )
         stored = objects.commit_object(root, bucket, key, temp, meta, precondition)
         locked.remove(root)

@@ -216,3 +216,36 @@ def test_copy_source_conditions_guard_copies(s3: Any, bucket: str) -> None:
         assert error_code(caught.value) == "PreconditionFailed"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="no")
+
+
+def test_get_and_head_by_part_number(s3: Any, bucket: str) -> None:
+    """GetObject and HeadObject with PartNumber answer that part's bytes and the parts count."""
+    first, second = os.urandom(5 * MiB), os.urandom(1000)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    parts = []
+    for number, body in ((1, first), (2, second)):
+        etag = s3.upload_part(
+            Bucket=bucket, Key="parts", UploadId=upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="parts", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    got = s3.get_object(Bucket=bucket, Key="parts", PartNumber=2)
+    assert got["Body"].read() == second
+    assert got["PartsCount"] == 2
+    assert got["ContentRange"] == f"bytes {len(first)}-{len(first) + 999}/{len(first) + 1000}"
+    head = s3.head_object(Bucket=bucket, Key="parts", PartNumber=1)
+    assert (head["ContentLength"], head["PartsCount"]) == (len(first), 2)
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=bucket, Key="parts", PartNumber=3)
+    assert error_code(caught.value) == "InvalidPartNumber"
+
+
+def test_single_part_object_has_one_part(s3: Any, bucket: str) -> None:
+    """An object from a plain PUT is its own part 1; part 2 does not exist."""
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"whole")
+    assert s3.get_object(Bucket=bucket, Key="plain", PartNumber=1)["Body"].read() == b"whole"
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=bucket, Key="plain", PartNumber=2)
+    assert error_code(caught.value) == "InvalidPartNumber"

@@ -16,7 +16,7 @@ from nanio.s3.keys import validate_bucket_name, validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import OpenObject, TempFile
 from nanio.storage.objects import Precondition
-from nanio.web.call import S3Call
+from nanio.web.call import S3Call, part_number
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
 from nanio.web.producers import FileProducer
 from nanio.web.sinks import ObjectSink
@@ -129,11 +129,15 @@ def _set_object_headers(request: Any, call: S3Call, meta: ObjectMeta) -> None:
 def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject, int, int]:
     """Open the object, apply conditionals and Range, set the headers: (object, offset, length)."""
     opened = ctx.store.open_object(call.bucket, call.key)
+    byte_range: s3headers.ByteRange | None
     try:
         meta = opened.meta
         # GET and HEAD alike answer 304 where a condition says "not modified".
         s3headers.evaluate_conditions(call.headers, meta.etag, meta.last_modified, for_get=True)
-        byte_range = s3headers.parse_range(call.header("range"), meta.size)
+        if "partNumber" in call.query:
+            byte_range = _part_range(call, meta)
+        else:
+            byte_range = s3headers.parse_range(call.header("range"), meta.size)
     except errors.S3Error as e:
         if isinstance(e, errors.NotModified):
             # A 304 still carries the validators, as S3 sends them.
@@ -145,6 +149,8 @@ def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject
         opened.close()
         raise
     _set_object_headers(request, call, meta)
+    if meta.parts and "partNumber" in call.query:
+        request.setHeader(b"x-amz-mp-parts-count", b"%d" % len(meta.parts))
     if byte_range is None:
         offset, length = 0, meta.size
         # A checksum describes the whole object: S3 sends none with a range.
@@ -158,6 +164,23 @@ def _open_for_read(ctx: Context, request: Any, call: S3Call) -> tuple[OpenObject
         )
     request.setHeader(b"content-length", str(length).encode("ascii"))
     return opened, offset, length
+
+
+def _part_range(call: S3Call, meta: ObjectMeta) -> s3headers.ByteRange:
+    """The bytes of part N of an object (?partNumber=N on GET and HEAD).
+
+    An object not made by a multipart upload has one part: itself.
+    """
+    if call.header("range") is not None:
+        raise errors.InvalidRequest(
+            "Cannot specify both Range header and partNumber query parameter."
+        )
+    number = part_number(call)
+    sizes = meta.parts or (meta.size,)
+    if number > len(sizes):
+        raise errors.InvalidPartNumber()
+    start = sum(sizes[: number - 1])
+    return s3headers.ByteRange(start, sizes[number - 1])
 
 
 def get_object(ctx: Context, request: Any, call: S3Call) -> Any:
