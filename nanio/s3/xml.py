@@ -54,6 +54,8 @@ MULTIPART_MAX_PARTS = 10_000
 
 _XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+#: The declaration every document starts with, as it goes on the wire.
+XML_DECLARATION = _DECLARATION.encode("ascii")
 _XMLNS = f' xmlns="{S3_NAMESPACE}"'
 
 # What needs more than a copy: markup characters, CR (see the module

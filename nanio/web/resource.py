@@ -186,6 +186,11 @@ class S3Resource:
             resource = quote(resource, safe="/")
         if call is not None:
             call.sink.abort()
+        if request.startedWriting:
+            # The 200 is on the wire already (a keep-alive Complete): S3 then
+            # sends the Error document as the body, and SDKs look for it.
+            body = xml.error_body(error.code, error.message, resource, request_id, error.fields)
+            return body.removeprefix(xml.XML_DECLARATION)
         request.setResponseCode(error.status)
         request.setHeader(b"x-amz-request-id", request_id.encode("ascii"))
         for name, value in error.headers.items():
@@ -200,8 +205,13 @@ class S3Resource:
 
 def _with_length(body: Any, request: Any) -> Any:
     """Give a whole-bytes answer its Content-Length (else Twisted chunks it)."""
-    if isinstance(body, bytes) and not request.responseHeaders.hasHeader(b"content-length"):
-        # HEAD answers set the object's length themselves and send no body.
+    if (
+        isinstance(body, bytes)
+        and not request.startedWriting
+        and not request.responseHeaders.hasHeader(b"content-length")
+    ):
+        # HEAD answers set the object's length themselves and send no body;
+        # an answer already on the wire (a keep-alive) has no length to give.
         request.setHeader(b"content-length", b"%d" % len(body))
     return body
 

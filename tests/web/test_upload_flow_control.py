@@ -9,45 +9,11 @@ producerState shows whether nanio paused reading.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from twisted.internet.defer import Deferred
-from twisted.internet.testing import MemoryReactorClock
-
-from nanio.storage import Store
-from nanio.web.resource import make_s3_resource
-from nanio.web.site import NanioSite
 from nanio.web.spool import HIGH_WATER_BYTES, INLINE_LIMIT_BYTES, LOW_WATER_BYTES
-from tests.support.rawhttp import Connection, make_settings, raw_request, status_of
-
-
-class SlowDisk:
-    """An offload that queues each write until the test completes it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = []
-
-    def __call__(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        d: Deferred[Any] = Deferred()
-        self.calls.append((fn, args, d))
-        return d
-
-    def complete_all(self) -> None:
-        while self.calls:
-            fn, args, d = self.calls.pop(0)
-            d.callback(fn(*args))
-
-
-def slow_site(data_dir: Path) -> tuple[NanioSite, SlowDisk]:
-    Store(data_dir, fsync=False).create_bucket("bkt", owner=None)
-    clock = MemoryReactorClock()
-    clock.advance(time.time())
-    disk = SlowDisk()
-    s3 = make_s3_resource(make_settings(str(data_dir)), clock, offload=disk)
-    return NanioSite(s3, clock=clock, access_log=False, reactor=clock), disk
+from tests.support.rawhttp import Connection, raw_request, status_of
+from tests.support.slowdisk import slow_site
 
 
 def test_small_upload_never_leaves_the_reactor_thread(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from nanio.web.handlers.object import (
     write_precondition,
 )
 from nanio.web.handlers.service import parse_max
+from nanio.web.keepalive import WhitespaceKeepAlive
 from nanio.web.sinks import BufferSink, ObjectSink
 
 #: Pages of ListParts and ListMultipartUploads hold at most this many entries.
@@ -113,22 +114,29 @@ async def complete_multipart_upload(ctx: Context, request: Any, call: S3Call) ->
     assert isinstance(call.sink, BufferSink)
     parts = xml.parse_complete_multipart(call.sink.finish())
     precondition = write_precondition(call)
-    # Joining the parts copies every byte once: off the reactor thread.
-    meta = await ctx.blocking(
-        partial(
-            ctx.store.complete_multipart_upload,
-            call.bucket,
-            call.key,
-            call.query["uploadId"],
-            parts,
-            precondition=precondition,
+    # A long join gets its 200 early and whitespace meanwhile, as on S3;
+    # a failure after that goes into the body (see resource._render_error).
+    keepalive = WhitespaceKeepAlive(request, ctx.clock)
+    try:
+        # Joining the parts copies every byte once: off the reactor thread.
+        meta = await ctx.blocking(
+            partial(
+                ctx.store.complete_multipart_upload,
+                call.bucket,
+                call.key,
+                call.query["uploadId"],
+                parts,
+                precondition=precondition,
+            )
         )
-    )
+    finally:
+        keepalive.stop()
     location = "/" + quote(call.bucket) + "/" + quote(call.key)
     set_checksum_headers(request, meta.checksums)
-    return xml_response(
+    document = xml_response(
         request, xml.complete_multipart_upload(location, call.bucket, call.key, meta.etag)
     )
+    return keepalive.rest_of(document)
 
 
 def abort_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
