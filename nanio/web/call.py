@@ -5,15 +5,20 @@ What nanio decides about a request once its headers are in.
 with Klein's own URL map, classifies the S3 operation, authenticates it,
 checks that the bucket exists and opens the body sink the operation needs.
 ``NanioSite`` calls it from ``gotLength()`` so that failures are answered
-before ``100 Continue`` and bodies stream to disk; the Klein routes call it
-from ``render()`` when nanio is mounted in a foreign ``Site`` (the body is
-then already buffered by Twisted and is copied through the same sink).
+before ``100 Continue`` and bodies stream to disk; ``NanioResource.render()``
+calls it when nanio is mounted in a foreign ``Site`` (the body is then
+already buffered by Twisted and is copied through the same sink).
+
+It is also the one place where a request's address becomes S3's
+``/bucket/key``: the mount point of a foreign site is cut off the path, and a
+virtual-host request (``bucket.base-domain/key``) becomes its path-style twin
+before the route table sees it.  Klein later routes that same path.
 
 Invariants:
 - ``begin`` never raises: a failure is recorded in ``S3Call.error`` and the
   sink is then a ``DiscardSink``, so a refused body is never written.
 - Only the raw request line and headers, exactly as received, are given to
-  the signature check.
+  the signature check: the whole path, mount point included, as sent.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from twisted.web.http_headers import Headers
 
     from nanio.credentials import Credentials
+    from nanio.s3.hosts import VirtualHosts
     from nanio.storage import Store
 
 
@@ -112,11 +118,34 @@ class S3Call:
     auth: AuthResult | None = None
     sink: Sink = field(default_factory=DiscardSink)
     error: errors.S3Error | None = None
+    #: The bucket the Host header named (virtual-host style), else None.
+    virtual_host_bucket: str | None = None
+    #: The raw path prefix of nanio's mount point in a foreign site ("/s3"),
+    #: "" at the root.
+    mount: str = ""
 
     def header(self, name: str) -> str | None:
         """The first value of a lower-case header name, or None."""
         values = self.headers.get(name)
         return values[0] if values else None
+
+    def location(self, key: str | None = None) -> str:
+        """The path by which this request's client reaches the bucket, or ``key`` in it."""
+        # In the client's own addressing style, so that it resolves against
+        # the URL the client used: "/s3/bkt/k" under a mount, "/k" on bkt.base.
+        path = "" if self.virtual_host_bucket is not None else "/" + quote(self.bucket)
+        if key is not None:
+            path += "/" + quote(key)
+        return self.mount + (path or "/")
+
+
+def split_mount(raw_path: str, depth: int) -> tuple[str, str]:
+    """Split a raw path into a mount point of ``depth`` segments and the path below it."""
+    # Twisted's prepath holds the raw path's first segments, split on "/"
+    # before unquoting, so the same split finds the mount point exactly.
+    parts = raw_path.split("/", depth + 1)
+    below = "/" + parts[depth + 1] if len(parts) > depth + 1 else "/"
+    return "/".join(parts[: depth + 1]), below
 
 
 class Preflight:
@@ -129,6 +158,7 @@ class Preflight:
         store: Store,
         credentials: Credentials,
         offload: Offload | None = None,
+        hosts: VirtualHosts | None = None,
     ) -> None:
         # Bound once: binding per request costs as much as matching.
         self._adapter = url_map.bind("nanio", "/")
@@ -136,31 +166,57 @@ class Preflight:
         self._store = store
         self._credentials = credentials
         self._offload = offload
+        #: None when no base domain is configured: every request is path style.
+        self._hosts = hosts
 
-    def begin(self, method: bytes, uri: bytes, request_headers: Headers) -> S3Call:
-        """Decide everything that can be decided before the body arrives."""
+    def begin(
+        self, method: bytes, uri: bytes, request_headers: Headers, mount_depth: int = 0
+    ) -> S3Call:
+        """Decide everything that can be decided before the body arrives.
+
+        ``mount_depth`` is how many leading path segments name nanio's mount
+        point in a foreign site (``len(request.prepath)``), 0 at the root.
+        """
         raw_path, _, raw_query = uri.decode("latin-1").partition("?")
         call = S3Call(
             request_id=new_request_id(), method=method.decode("latin-1"), resource=raw_path
         )
         try:
-            self._begin(call, raw_path, raw_query, request_headers)
+            self._begin(call, raw_path, raw_query, request_headers, mount_depth)
         except errors.S3Error as e:
             call.error = e
             call.sink.abort()
             call.sink = DiscardSink()
         return call
 
-    def _begin(self, call: S3Call, raw_path: str, raw_query: str, request_headers: Headers) -> None:
+    def _begin(
+        self,
+        call: S3Call,
+        raw_path: str,
+        raw_query: str,
+        request_headers: Headers,
+        mount_depth: int,
+    ) -> None:
+        s3_path = raw_path
+        if mount_depth:
+            call.mount, s3_path = split_mount(raw_path, mount_depth)
         try:
-            path = unquote_to_bytes(raw_path).decode("utf-8")
+            path = unquote_to_bytes(s3_path).decode("utf-8")
         except UnicodeDecodeError:
             raise errors.InvalidURI("Couldn't parse the specified URI.") from None
-        call.resource = path
         call.headers = headers = {
             name.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
             for name, values in request_headers.getAllRawHeaders()
         }
+        if self._hosts is not None:
+            host = headers.get("host")
+            bucket_in_host = self._hosts.bucket_for(host[0]) if host else None
+            if bucket_in_host is not None and path.startswith("/"):
+                # Routed, classified and named in errors as its path-style
+                # twin; only the signature check sees the request as sent.
+                call.virtual_host_bucket = bucket_in_host
+                path = f"/{bucket_in_host}{path}"
+        call.resource = path
         call.query = query = parse_query(raw_query)
 
         try:
@@ -183,7 +239,12 @@ class Preflight:
 
         call.auth = self._authenticator.authenticate(
             SignedRequest(
-                method=call.method, raw_path=raw_path, raw_query=raw_query, headers=headers
+                method=call.method,
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=headers,
+                virtual_host_bucket=call.virtual_host_bucket,
+                mount=call.mount,
             )
         )
         if operation is Operation.Unsupported:
@@ -209,5 +270,5 @@ class Preflight:
                 self._store.create_temp(), call.headers, call.auth, self._offload
             )
         if body is Body.XML:
-            return BufferSink()
+            return BufferSink.for_call(call.headers, call.auth)
         return DiscardSink()

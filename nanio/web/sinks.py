@@ -61,24 +61,94 @@ class DiscardSink:
         pass
 
 
-class BufferSink:
-    """Keeps a small body (an XML document) in memory, up to a limit."""
+class BodyCheck:
+    """The digests a body must match, computed once over each piece as it passes.
 
-    def __init__(self, limit: int = XML_BODY_LIMIT_BYTES) -> None:
+    Content-MD5, a signed (hex) x-amz-content-sha256 and an
+    x-amz-checksum-* header or trailer: every body nanio keeps is checked
+    against whichever of them the client sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        content_md5: bytes | None = None,
+        content_sha256: str | None = None,
+        checksum: ChecksumRequest = NO_CHECKSUM,
+    ) -> None:
+        self._md5 = hashlib.md5()
+        self._expected_md5 = content_md5
+        self._sha256 = hashlib.sha256() if content_sha256 else None
+        self._expected_sha256 = content_sha256.lower() if content_sha256 else None
+        self._checksum_request = checksum
+        self._checksum = checksum.new_checksum()
+
+    @classmethod
+    def for_headers(cls, headers: Mapping[str, list[str]], auth: AuthResult) -> BodyCheck:
+        """The checks a request's headers and signature ask for."""
+        return cls(
+            content_md5=_content_md5(headers),
+            content_sha256=_payload_hash(auth),
+            checksum=requested_checksums(headers),
+        )
+
+    def update(self, data: bytes) -> None:
+        self._md5.update(data)
+        if self._sha256 is not None:
+            self._sha256.update(data)
+        if self._checksum is not None:
+            self._checksum.update(data)
+
+    def verify(self, trailers: Mapping[str, str] | None) -> tuple[bytes, dict[str, str]]:
+        """The body's MD5 and its verified checksums; the S3 error for a mismatch."""
+        md5 = self._md5.digest()
+        if self._expected_md5 is not None and md5 != self._expected_md5:
+            raise errors.BadDigest()
+        if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
+            raise errors.XAmzContentSHA256Mismatch()
+        return md5, self._checksum_request.verify(self._checksum, trailers)
+
+
+class BufferSink:
+    """Keeps a small body (an XML document) in memory, up to a limit, and checks it."""
+
+    def __init__(
+        self,
+        limit: int = XML_BODY_LIMIT_BYTES,
+        *,
+        check: BodyCheck | None = None,
+        decoder: ChunkedDecoder | None = None,
+    ) -> None:
         self._limit = limit
         self._pieces: list[bytes] = []
         self._size = 0
+        self._check = check or BodyCheck()
+        self._decoder = decoder
+
+    @classmethod
+    def for_call(cls, headers: Mapping[str, list[str]], auth: AuthResult) -> BufferSink:
+        """A sink for an XML body, checking the integrity headers it carries."""
+        return cls(check=BodyCheck.for_headers(headers, auth), decoder=decoder_for(auth))
 
     def write(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._limit:
-            self._pieces.clear()
-            raise errors.MaxMessageLengthExceeded(
-                f"Your request was too big: XML bodies are limited to {self._limit} bytes."
-            )
-        self._pieces.append(data)
+        pieces = [data] if self._decoder is None else self._decoder.feed(data)
+        for piece in pieces:
+            self._size += len(piece)
+            if self._size > self._limit:
+                self._pieces.clear()
+                raise errors.MaxMessageLengthExceeded(
+                    f"Your request was too big: XML bodies are limited to {self._limit} bytes."
+                )
+            self._check.update(piece)
+            self._pieces.append(piece)
 
     def finish(self) -> bytes:
+        """The whole body, once it matched every digest the client sent."""
+        trailers = None
+        if self._decoder is not None:
+            self._decoder.finish()
+            trailers = self._decoder.trailers
+        self._check.verify(trailers)
         return b"".join(self._pieces)
 
     def abort(self) -> None:
@@ -104,22 +174,15 @@ class ObjectSink:
         temp: TempFile,
         *,
         offload: Offload | None = None,
-        content_md5: bytes | None = None,
-        content_sha256: str | None = None,
+        check: BodyCheck | None = None,
         decoder: ChunkedDecoder | None = None,
         decoded_length: int | None = None,
-        checksum: ChecksumRequest = NO_CHECKSUM,
     ) -> None:
         self._temp = temp
         self._spool = Spool(temp, offload)
-        self._md5 = hashlib.md5()
-        self._expected_md5 = content_md5
-        self._sha256 = hashlib.sha256() if content_sha256 else None
-        self._expected_sha256 = content_sha256.lower() if content_sha256 else None
+        self._check = check or BodyCheck()
         self._decoder = decoder
         self._decoded_length = decoded_length
-        self._checksum_request = checksum
-        self._checksum = checksum.new_checksum()
         self._size = 0
 
     @classmethod
@@ -146,11 +209,9 @@ class ObjectSink:
             return cls(
                 temp,
                 offload=offload,
-                content_md5=_content_md5(headers),
-                content_sha256=_payload_hash(auth),
+                check=BodyCheck.for_headers(headers, auth),
                 decoder=decoder,
                 decoded_length=decoded_length,
-                checksum=requested_checksums(headers),
             )
         except BaseException:
             temp.abort()
@@ -169,11 +230,7 @@ class ObjectSink:
             self._decoded_length is not None and self._size > self._decoded_length
         ):
             raise errors.EntityTooLarge()
-        self._md5.update(data)
-        if self._sha256 is not None:
-            self._sha256.update(data)
-        if self._checksum is not None:
-            self._checksum.update(data)
+        self._check.update(data)
         self._spool.write(data)
 
     def attach(self, producer: IPushProducer) -> None:
@@ -199,13 +256,8 @@ class ObjectSink:
 
     def _verified(self) -> ReceivedObject:
         try:
-            md5 = self._md5.digest()
-            if self._expected_md5 is not None and md5 != self._expected_md5:
-                raise errors.BadDigest()
-            if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
-                raise errors.XAmzContentSHA256Mismatch()
             trailers = self._decoder.trailers if self._decoder is not None else None
-            checksums = self._checksum_request.verify(self._checksum, trailers)
+            md5, checksums = self._check.verify(trailers)
         except errors.S3Error:
             self.abort()
             raise

@@ -73,10 +73,12 @@ def signed_request(
     secret_key: str | None = None,
     sign: bool = True,
     connection: http.client.HTTPConnection | None = None,
+    sent_body: bytes | None = None,
 ) -> RawResponse:
     """Send ``method raw_path?query`` signed with SigV4; ``raw_path`` goes out byte for byte.
 
     Without ``connection`` the request gets a connection of its own, closed after it.
+    ``sent_body`` replaces the signed body on the wire (a body tampered with in transit).
     """
     target = f"{raw_path}?{query}" if query else raw_path
     all_headers = {"Host": host_header(server), **(headers or {})}
@@ -92,6 +94,8 @@ def signed_request(
     own = connection is None
     conn = open_connection(server) if connection is None else connection
     try:
+        if sent_body is not None:
+            body = sent_body
         conn.request(method, target, body=body or None, headers=all_headers)
         response = conn.getresponse()
         data = response.read()
