@@ -91,3 +91,16 @@ def s3(request: pytest.FixtureRequest, server: RunningServer) -> Any:
 def fresh_bucket() -> str:
     """A bucket name no other test uses (the bucket is not created)."""
     return f"test-{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture(scope="module")
+def client(server: RunningServer) -> Any:
+    """One boto3 client (newest defaults) per module, to set up and check."""
+    return make_boto3_client(server)
+
+
+@pytest.fixture
+def bucket(client: Any, fresh_bucket: str) -> str:
+    """A freshly created, empty bucket."""
+    client.create_bucket(Bucket=fresh_bucket)
+    return fresh_bucket

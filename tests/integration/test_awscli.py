@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.clients import all_keys, http_status, run_aws, urlopen
-from tests.support.server import RunningServer, make_boto3_client
+from tests.support.server import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -35,19 +35,6 @@ TREE = {
     "a/b/c/three.bin": bytes(range(256)) * 40,
     "with space/four.txt": b"four\n",
 }
-
-
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Any:
-    """A boto3 client to set up and check what aws-cli did."""
-    return make_boto3_client(server)
-
-
-@pytest.fixture
-def bucket(client: Any, fresh_bucket: str) -> str:
-    """A freshly created, empty bucket."""
-    client.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> Path:

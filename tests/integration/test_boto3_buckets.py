@@ -24,20 +24,7 @@ from tests.support.clients import (
     response_headers,
     signed_request,
 )
-from tests.support.server import RunningServer, make_boto3_client
-
-
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Any:
-    """One boto3 client (newest defaults) shared by this module's tests."""
-    return make_boto3_client(server)
-
-
-@pytest.fixture
-def bucket(client: Any, fresh_bucket: str) -> str:
-    """A freshly created, empty bucket."""
-    client.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
+from tests.support.server import RunningServer
 
 
 @pytest.fixture

@@ -60,25 +60,12 @@ ODD_KEYS = ["with space", "plus+sign", "100%", "a&b", "less<than", "ünï", "q?u
 HAND_MTIME = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
 
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Any:
-    """One boto3 client (newest defaults) shared by this module's tests."""
-    return make_boto3_client(server)
-
-
 @pytest.fixture(
     scope="module", params=["when_supported", "when_required"], ids=["newest", "when-required"]
 )
 def s3(request: pytest.FixtureRequest, server: RunningServer) -> Any:
     """The conftest ``s3`` pair of clients, built once per module: a client costs ~0.3 s."""
     return make_boto3_client(server, checksums=request.param)
-
-
-@pytest.fixture
-def bucket(client: Any, fresh_bucket: str) -> str:
-    """A freshly created, empty bucket."""
-    client.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
 
 
 def fill(client: Any, bucket: str, keys: list[str]) -> None:

@@ -67,25 +67,12 @@ SPECIAL_KEYS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Any:
-    """One boto3 client (newest defaults) for tests that upload nothing interesting."""
-    return make_boto3_client(server)
-
-
 @pytest.fixture(
     scope="module", params=["when_supported", "when_required"], ids=["newest", "when-required"]
 )
 def s3(request: pytest.FixtureRequest, server: RunningServer) -> Any:
     """The conftest ``s3`` pair of clients, built once per module: a client costs ~0.3 s."""
     return make_boto3_client(server, checksums=request.param)
-
-
-@pytest.fixture
-def bucket(client: Any, fresh_bucket: str) -> str:
-    """A freshly created, empty bucket."""
-    client.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
 
 
 @pytest.fixture

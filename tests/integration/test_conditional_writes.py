@@ -16,12 +16,6 @@ def error_code(error: ClientError) -> str:
     return str(error.response["Error"]["Code"])
 
 
-@pytest.fixture
-def bucket(s3: Any, fresh_bucket: str) -> str:
-    s3.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
-
-
 def test_if_none_match_star_creates_only_a_new_key(s3: Any, bucket: str) -> None:
     """If-None-Match: * writes a missing key and answers 412 when the key exists."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"first", IfNoneMatch="*")

@@ -27,12 +27,6 @@ def multipart_etag(parts: list[bytes]) -> str:
     return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
 
 
-@pytest.fixture
-def bucket(s3: Any, fresh_bucket: str) -> str:
-    s3.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
-
-
 def test_upload_file_with_5_mib_parts_round_trips(s3: Any, bucket: str, tmp_path: Path) -> None:
     """upload_file with a 5 MiB threshold goes in parts; download_file gets the same bytes."""
     source = tmp_path / "big.bin"

@@ -18,26 +18,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.clients import all_keys, http_status, run_s3cmd, write_s3cmd_config
-from tests.support.server import RunningServer, make_boto3_client
-
-
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Any:
-    """A boto3 client to set up and check what s3cmd did."""
-    return make_boto3_client(server)
+from tests.support.server import RunningServer
 
 
 @pytest.fixture(params=[False, True], ids=["sigv4", "sigv2"])
 def config(request: pytest.FixtureRequest, server: RunningServer, tmp_path: Path) -> Path:
     """An s3cmd config for the server, signing with SigV4 and then with SigV2."""
     return write_s3cmd_config(server, tmp_path / "s3cfg", signature_v2=request.param)
-
-
-@pytest.fixture
-def bucket(client: Any, fresh_bucket: str) -> str:
-    """A freshly created, empty bucket."""
-    client.create_bucket(Bucket=fresh_bucket)
-    return fresh_bucket
 
 
 def keys_of(client: Any, bucket: str) -> list[str]:
@@ -186,3 +173,51 @@ def test_sync_uploads_tree(config: Path, client: Any, bucket: str, tmp_path: Pat
         (root / name).write_bytes(name.encode())
     run_s3cmd(config, "sync", f"{root}/", f"s3://{bucket}/")
     assert keys_of(client, bucket) == ["a.txt", "d/b.txt", "d/e/c.txt"]
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> Path:
+    for name, body in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(body)
+    return root
+
+
+def test_sync_again_uploads_only_what_changed(
+    config: Path, client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """A second s3cmd sync sends the changed file only: the stored MD5s matched the rest."""
+    root = write_files(tmp_path / "tree", {"same.txt": b"same", "changes.txt": b"before"})
+    run_s3cmd(config, "sync", f"{root}/", f"s3://{bucket}/")
+    untouched = client.head_object(Bucket=bucket, Key="same.txt")["LastModified"]
+    (root / "changes.txt").write_bytes(b"after, longer")
+    output = run_s3cmd(config, "sync", f"{root}/", f"s3://{bucket}/").stdout
+    assert "changes.txt" in output and "same.txt" not in output
+    assert client.get_object(Bucket=bucket, Key="changes.txt")["Body"].read() == b"after, longer"
+    assert client.head_object(Bucket=bucket, Key="same.txt")["LastModified"] == untouched
+
+
+def test_sync_down_reproduces_the_tree(
+    config: Path, client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """s3cmd sync from a bucket writes every key as a file with its bytes, then finds no change."""
+    files = {"a.txt": b"a" * 10, "d/b.bin": os.urandom(3000), "d/e/c.txt": b"deep"}
+    for key, body in files.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    target = tmp_path / "down"
+    target.mkdir()
+    run_s3cmd(config, "sync", f"s3://{bucket}/", f"{target}/")
+    written = {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert written == files
+    again = run_s3cmd(config, "sync", f"s3://{bucket}/", f"{target}/").stdout
+    assert "download:" not in again
+
+
+def test_sync_delete_removes_keys_gone_locally(
+    config: Path, client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """s3cmd sync --delete-removed deletes the keys whose files are gone."""
+    root = write_files(tmp_path / "tree", {"keep.txt": b"k", "drop/me.txt": b"d"})
+    run_s3cmd(config, "sync", f"{root}/", f"s3://{bucket}/")
+    (root / "drop" / "me.txt").unlink()
+    run_s3cmd(config, "sync", "--delete-removed", f"{root}/", f"s3://{bucket}/")
+    assert keys_of(client, bucket) == ["keep.txt"]
