@@ -243,3 +243,16 @@ def test_single_part_object_has_one_part(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as caught:
         s3.get_object(Bucket=bucket, Key="plain", PartNumber=2)
     assert error_code(caught.value) == "InvalidPartNumber"
+
+
+def test_boto3_managed_copy_goes_through_upload_part_copy(s3: Any, bucket: str) -> None:
+    """s3.copy above the multipart threshold copies by UploadPartCopy: same bytes, -N ETag."""
+    data = os.urandom(12 * MiB + 7)
+    s3.put_object(Bucket=bucket, Key="source", Body=data, Metadata={"kept": "yes"})
+    config = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    s3.copy({"Bucket": bucket, "Key": "source"}, bucket, "copied", Config=config)
+    head = s3.head_object(Bucket=bucket, Key="copied")
+    parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    assert head["ETag"] == multipart_etag(parts)
+    assert head["Metadata"] == {"kept": "yes"}
+    assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == data

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from nanio.errors import (
     InvalidPartOrder,
     MalformedXML,
     NoSuchBucket,
+    NoSuchKey,
     NoSuchUpload,
 )
 from nanio.s3.model import ObjectMeta
@@ -489,6 +491,35 @@ def test_complete_racing_abort_never_tears(store: Store) -> None:
     else:
         assert isinstance(results[0], NoSuchUpload) and results[1] is None
         assert store.list_objects("bkt").contents == []
+
+
+def test_complete_racing_a_part_replacement_never_tears(store: Store) -> None:
+    """Complete racing a re-upload of its first part: the object is the listed parts or nothing."""
+    for attempt in range(20):
+        key = f"obj{attempt}"
+        pieces = [b"a" * MIB, b"b" * MIB]
+        upload_id = store.create_multipart_upload("bkt", key, init_meta(), None)
+        parts = [(n, upload_part(store, upload_id, n, p, key)) for n, p in enumerate(pieces, 1)]
+        replacement = store.create_temp()
+        replacement.write(b"z" * MIB)
+        replacement_etag = hashlib.md5(b"z" * MIB).hexdigest()
+        results = _race(
+            store,
+            partial(
+                store.complete_multipart_upload, "bkt", key, upload_id, parts, min_part_size=SMALL
+            ),
+            partial(store.commit_part, "bkt", key, upload_id, 1, replacement, replacement_etag, {}),
+        )
+        if isinstance(results[0], ObjectMeta):
+            # The Complete went first: the part arrived too late, for no upload.
+            assert isinstance(results[1], NoSuchUpload)
+            assert read(store, key) == b"".join(pieces)
+        else:
+            # The part went first: the listed ETag no longer names part 1.
+            assert isinstance(results[0], InvalidPart)
+            with pytest.raises(NoSuchKey):
+                read(store, key)
+    assert list((Path(store.root) / ".nanio" / "tmp").iterdir()) == []
 
 
 # -- list_multipart_uploads --------------------------------------------------------
