@@ -144,13 +144,14 @@ def test_abort_removes_the_upload(s3: Any, bucket: str) -> None:
 
 
 def test_upload_part_copy_rebuilds_an_object_from_ranges(s3: Any, bucket: str) -> None:
-    """UploadPartCopy with copy-source ranges assembles an exact copy of a 12 MiB object."""
-    data = os.urandom(12 * MiB)
+    """UploadPartCopy with copy-source ranges assembles an exact copy of a 64 MiB object."""
+    data = os.urandom(64 * MiB)
     s3.put_object(Bucket=bucket, Key="source", Body=data)
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="copy")["UploadId"]
     parts = []
-    for number, start in enumerate(range(0, len(data), 5 * MiB), start=1):
-        end = min(start + 5 * MiB, len(data)) - 1
+    # 7 MiB ranges: the last one (1 MiB) is short, as real copies' are.
+    for number, start in enumerate(range(0, len(data), 7 * MiB), start=1):
+        end = min(start + 7 * MiB, len(data)) - 1
         result = s3.upload_part_copy(
             Bucket=bucket,
             Key="copy",
@@ -163,6 +164,7 @@ def test_upload_part_copy_rebuilds_an_object_from_ranges(s3: Any, bucket: str) -
     s3.complete_multipart_upload(
         Bucket=bucket, Key="copy", UploadId=upload_id, MultipartUpload={"Parts": parts}
     )
+    assert len(parts) == 10
     assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
 
 
