@@ -35,6 +35,11 @@ POLL_INTERVAL_SECONDS = 0.05
 PROBE_TIMEOUT_SECONDS = 2.0
 PIP_DEADLINE_SECONDS = 900.0
 LOG_TAIL_BYTES = 4000
+#: A server is idle once it used at most this share of one CPU for
+#: IDLE_QUIET_SECONDS (CPU times come in clock ticks, 10 ms on Linux).
+IDLE_QUIET_SECONDS = 0.3
+IDLE_CPU_FRACTION = 0.1
+IDLE_DEADLINE_SECONDS = 120.0
 
 # Both servers read their single user from these; the key pair is throwaway.
 BENCH_ACCESS_KEY = "nanio-bench"
@@ -63,10 +68,38 @@ class CpuPlan:
 
     server_cpu: int | None
     client_cpu: int | None
+    #: When not empty, the server may run on all of these CPUs instead of
+    #: ``server_cpu`` alone: a server with several worker processes.
+    server_cpus: tuple[int, ...] = ()
 
     def server_prefix(self) -> list[str]:
         """The ``taskset`` prefix for the server's command, or nothing."""
+        if self.server_cpus:
+            return ["taskset", "-c", ",".join(str(cpu) for cpu in self.server_cpus)]
         return _taskset_prefix(self.server_cpu)
+
+    def widened(self) -> CpuPlan:
+        """This plan with the server allowed on every available CPU (the client stays put)."""
+        # Two worker processes pinned to one core would only take turns; a
+        # multi-worker server gets all cores and shares one with the client.
+        if self.server_cpu is None:
+            return self
+        return CpuPlan(
+            server_cpu=self.server_cpu,
+            client_cpu=self.client_cpu,
+            server_cpus=tuple(sorted(os.sched_getaffinity(0))),
+        )
+
+    def describe(self, client: str) -> str:
+        """One line saying where the server and the client run."""
+        if self.server_cpu is None:
+            return "not pinned (no taskset or one CPU)"
+        server = (
+            f"CPUs {','.join(str(cpu) for cpu in self.server_cpus)}"
+            if self.server_cpus
+            else f"CPU {self.server_cpu}"
+        )
+        return f"server on {server}, {client} on CPU {self.client_cpu}"
 
     def client_prefix(self) -> list[str]:
         """The ``taskset`` prefix for a client command (curl), or nothing."""
@@ -119,8 +152,21 @@ def default_ours_executable() -> Path:
     return script
 
 
-def ours_kind(executable: Path, *, fsync: bool, cpus: CpuPlan) -> ServerKind:
-    """This checkout's ``nanio serve``, with or without fsync."""
+def ours_supports_workers(executable: Path) -> bool:
+    """Whether this ``nanio serve`` has a ``--workers`` option."""
+    completed = subprocess.run(
+        [str(executable), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT_SECONDS * 15,
+        env=server_environment(),
+        check=False,
+    )
+    return "--workers" in completed.stdout
+
+
+def ours_kind(executable: Path, *, fsync: bool, cpus: CpuPlan, workers: int = 1) -> ServerKind:
+    """This checkout's ``nanio serve``, with or without fsync, with 1 or more workers."""
 
     def build(port: int, data_dir: Path) -> list[str]:
         command = [
@@ -135,15 +181,19 @@ def ours_kind(executable: Path, *, fsync: bool, cpus: CpuPlan) -> ServerKind:
         ]
         if not fsync:
             command.append("--no-fsync")
+        if workers != 1:
+            # Only when asked: a nanio without the option still runs one.
+            command.extend(["--workers", str(workers)])
         return command
 
+    plural = "" if workers == 1 else f", {workers} workers"
     if fsync:
-        return ServerKind("nanio-fsync", "nanio, fsync on", build)
-    return ServerKind("nanio", "nanio, --no-fsync", build)
+        return ServerKind("nanio-fsync", f"nanio, fsync on{plural}", build)
+    return ServerKind("nanio", f"nanio, --no-fsync{plural}", build)
 
 
-def original_kind(executable: Path, *, cpus: CpuPlan) -> ServerKind:
-    """The original nanio 0.1.7 (Starlette on uvicorn), one worker."""
+def original_kind(executable: Path, *, cpus: CpuPlan, workers: int = 1) -> ServerKind:
+    """The original nanio 0.1.7 (Starlette on uvicorn), with 1 or more uvicorn workers."""
     # It has no fsync switch: PutObject always fsyncs the object's temporary
     # file and its JSON sidecar before the rename (not the directories).
 
@@ -159,11 +209,12 @@ def original_kind(executable: Path, *, cpus: CpuPlan) -> ServerKind:
             "--data-dir",
             str(data_dir),
             "--workers",
-            "1",
+            str(workers),
             "--no-access-log",
         ]
 
-    return ServerKind("original", f"original nanio {ORIGINAL_VERSION} (uvicorn)", build)
+    plural = "" if workers == 1 else f", {workers} workers"
+    return ServerKind("original", f"original nanio {ORIGINAL_VERSION} (uvicorn{plural})", build)
 
 
 def _installed_version(executable: Path) -> str | None:
@@ -341,6 +392,26 @@ class RunningServer:
         # Loopback transfers to a page-cached disk are noisy in wall time; the
         # server's own CPU time per GiB is the steadier measure of its cost.
         return sum(cpu_seconds(pid) for pid in process_tree(self.process.pid))
+
+    def wait_until_idle(
+        self,
+        quiet_seconds: float = IDLE_QUIET_SECONDS,
+        deadline_seconds: float = IDLE_DEADLINE_SECONDS,
+    ) -> float:
+        """Wait until the server uses (almost) no CPU for a moment; return the seconds waited."""
+        # A load generator that stops leaves requests in flight that the
+        # server still works through: a warm-up's backlog of slow listings
+        # would otherwise be counted against the timed run that follows.
+        started = time.monotonic()
+        deadline = started + deadline_seconds
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_seconds)
+            after = self.cpu_seconds()
+            if after - before <= IDLE_CPU_FRACTION * quiet_seconds:
+                break
+            before = after
+        return time.monotonic() - started
 
     def stop(self, deadline_seconds: float = STOP_DEADLINE_SECONDS) -> int:
         """SIGTERM the server, wait for it, SIGKILL it only past the deadline."""
