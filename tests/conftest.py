@@ -4,14 +4,27 @@ Fixtures every test layer may use.
 ``log_events`` records the twisted.logger events a test emits, and fails the
 test if any of them carries a failure (``log.failure``: a bug) that the test
 did not claim with ``expect_failures``.
+
+Property-based tests (hypothesis) run under the "nanio" profile: derandomized,
+so a run is the same on every machine and in CI, with no example database
+and no per-example deadline (two shared cores make timings meaningless).
+``HYPOTHESIS_PROFILE=explore`` draws fresh random examples instead, and
+2000 of them where a test sets no budget of its own: for hunting
+bugs by hand.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from twisted.logger import LogEvent, globalLogPublisher
+
+settings.register_profile("nanio", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", database=None, deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nanio"))
 
 
 class LogEvents(list[LogEvent]):

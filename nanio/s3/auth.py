@@ -33,11 +33,16 @@ from nanio.errors import (
     SignatureDoesNotMatch,
 )
 from nanio.s3 import sigv2, sigv4
+from nanio.s3.numbers import decimal, digits_for
 
 #: How far a request's own timestamp may be from the server clock.
 CLOCK_SKEW_SECONDS = 900
 #: The longest lifetime S3 allows a SigV4 presigned URL (seven days).
 PRESIGNED_MAX_EXPIRES_SECONDS = 604800
+_EXPIRES_DIGITS = digits_for(PRESIGNED_MAX_EXPIRES_SECONDS)
+#: Digits of epoch seconds until the year 33658: a SigV2 Expires with more
+#: is in the future of any clock.
+_EPOCH_DIGITS = 12
 
 _MISSING_DATE = "AWS authentication requires a valid Date or x-amz-date header"
 _V4_QUERY_PARAMETERS = (
@@ -76,6 +81,10 @@ class SignedRequest:
     #: None for path style.  Only SigV2 needs it: its canonicalized resource
     #: is "/bucket/key" whatever the addressing style.
     virtual_host_bucket: str | None = None
+    #: The raw path prefix where nanio is mounted in a foreign site ("/s3"),
+    #: "" at the root.  SigV4 signs the whole path; botocore's SigV2 signer
+    #: signs only the S3 resource below it.
+    mount: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,9 +338,13 @@ class Authenticator:
                 "Invalid Expires parameter: it must be a number of seconds since the epoch"
             )
         now = self._clock()
-        if now > int(expires):
+        # More digits than any clock reading has is far in the future.
+        expires_at = decimal(expires, _EPOCH_DIGITS)
+        if expires_at is not None and now > expires_at:
             raise AccessDenied(
-                "Request has expired", Expires=_iso8601(int(expires)), ServerTime=_iso8601(now)
+                "Request has expired",
+                Expires=_iso8601(expires_at),
+                ServerTime=_iso8601(now),
             )
         secret = self._secret(access_key)
         # botocore's HmacV1QueryAuth moves the x-amz-* headers (and
@@ -424,7 +437,7 @@ def _sigv2_matches(
     content_md5 = _first_value(headers, "content-md5") or params.get("content-md5", "").strip()
     content_type = _first_value(headers, "content-type") or params.get("content-type", "").strip()
     resources = sigv2.resource_candidates(
-        request.raw_path, request.raw_query, request.virtual_host_bucket
+        request.raw_path, request.raw_query, request.virtual_host_bucket, mount=request.mount
     )
     for resource in resources:
         for date_line in date_lines:
@@ -506,8 +519,8 @@ def _presigned_lifetime(expires: str) -> int:
         raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
     if expires.startswith("-"):
         raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
-    lifetime = int(digits)
-    if lifetime > PRESIGNED_MAX_EXPIRES_SECONDS:
+    lifetime = decimal(digits, _EXPIRES_DIGITS)
+    if lifetime is None or lifetime > PRESIGNED_MAX_EXPIRES_SECONDS:
         raise AuthorizationQueryParametersError(
             "X-Amz-Expires must be less than a week (in seconds) that is 604800"
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from nanio.errors import InvalidRange, MetadataTooLarge, NotModified, PreconditionFailed
+from nanio.s3.numbers import decimal
 
 # --------------------------------------------------------------------------
 # Metadata
@@ -253,6 +254,25 @@ class ByteRange:
 # ASCII only (re.ASCII).
 _RANGE = re.compile(r"[Bb][Yy][Tt][Ee][Ss]=[ \t]*(\d*)-(\d*)[ \t]*", re.ASCII)
 
+#: Significant digits past which a position lies beyond any object (S3's
+#: largest is 5 TiB, 13 digits).  Such a number is never given to int():
+#: Python refuses strings of more than 4300 digits, and a Range header can
+#: carry longer ones.
+_POSITION_DIGITS = 20
+_BEYOND_ANY_OBJECT: int = 10**_POSITION_DIGITS
+
+
+def _position(digits: str) -> int:
+    """Read a Range position; one beyond every object size reads as ``_BEYOND_ANY_OBJECT``."""
+    position = decimal(digits, _POSITION_DIGITS)
+    return _BEYOND_ANY_OBJECT if position is None else position
+
+
+def _precedes(smaller: str, larger: str) -> bool:
+    """Tell whether one digit string names a smaller number than another, at any length."""
+    smaller, larger = smaller.lstrip("0"), larger.lstrip("0")
+    return (len(smaller), smaller) < (len(larger), larger)
+
 
 def parse_range(value: str | None, size: int) -> ByteRange | None:
     """Resolve a Range header against an object of ``size`` bytes; None means the whole object."""
@@ -267,10 +287,11 @@ def parse_range(value: str | None, size: int) -> ByteRange | None:
         return None
     first, last = m.groups()
     if first:
-        start = int(first)
+        start = _position(first)
         if last:
-            end = int(last)
-            if end < start:
+            end = _position(last)
+            # Two positions beyond any object read alike: compare their digits.
+            if end < start or (end == _BEYOND_ANY_OBJECT and _precedes(last, first)):
                 # "bytes=5-2" is syntactically invalid: ignored.
                 return None
         else:
@@ -283,7 +304,7 @@ def parse_range(value: str | None, size: int) -> ByteRange | None:
     if not last:
         # "bytes=-" names nothing.
         return None
-    suffix = int(last)
+    suffix = _position(last)
     if suffix == 0:
         raise _unsatisfiable(value, size)
     if size == 0:

@@ -54,9 +54,13 @@ SIGNING_KEY_CACHE_ENTRIES = 256
 _RESERVED_ESCAPE = r"%(?:[0189A-F][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF])"
 _PATH_RESERVED_ESCAPE = r"%(?:[0189A-F][0-9A-F]|2[0-9A-C]|3[A-F]|40|5[B-E]|60|7[B-DF])"
 # A path or query already in canonical form (what botocore sends) is used
-# as is; only the others pay for decode+encode.
-_CANONICAL_PATH = re.compile(rf"(?:[A-Za-z0-9\-._~/]+|{_PATH_RESERVED_ESCAPE})*")
-_CANONICAL_QUERY = re.compile(rf"(?:[A-Za-z0-9\-._~=&]+|{_RESERVED_ESCAPE})*")
+# as is; only the others pay for decode+encode.  The quantifiers are
+# possessive: with plain "(?:[...]+|...)*" a long run of plain characters
+# followed by one that fails (a "%2F" in a path) made the engine try every
+# way of splitting the run, exponential in its length: one request of
+# ~40 bytes held the reactor for hours.
+_CANONICAL_PATH = re.compile(rf"(?:[A-Za-z0-9\-._~/]++|{_PATH_RESERVED_ESCAPE})*+")
+_CANONICAL_QUERY = re.compile(rf"(?:[A-Za-z0-9\-._~=&]++|{_RESERVED_ESCAPE})*+")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # Trimall() in the SigV4 document: leading/trailing blanks go, inner runs
 # become one space.  botocore also folds tabs, so we do too.

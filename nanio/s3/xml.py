@@ -39,6 +39,7 @@ from defusedxml import ElementTree as SafeElementTree
 from nanio.errors import InvalidArgument, MalformedXML
 from nanio.s3.headers import format_iso8601
 from nanio.s3.model import BucketInfo, ListPage
+from nanio.s3.numbers import decimal, digits_for
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
@@ -51,6 +52,7 @@ DELETE_MAX_KEYS = 1000
 
 #: CompleteMultipartUpload lists at most this many parts (S3's part limit).
 MULTIPART_MAX_PARTS = 10_000
+_PART_NUMBER_DIGITS = digits_for(MULTIPART_MAX_PARTS)
 
 _XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -528,12 +530,12 @@ def parse_complete_multipart(body: bytes) -> list[tuple[int, str]]:
         number_text = (number_element.text or "").strip()
         if not number_text.isascii() or not number_text.isdigit():
             raise MalformedXML()
-        number = int(number_text)
-        if not 1 <= number <= MULTIPART_MAX_PARTS:
+        number = decimal(number_text, _PART_NUMBER_DIGITS)
+        if number is None or not 1 <= number <= MULTIPART_MAX_PARTS:
             raise InvalidArgument(
                 f"Part number must be an integer between 1 and {MULTIPART_MAX_PARTS}, inclusive",
                 ArgumentName="partNumber",
-                ArgumentValue=str(number),
+                ArgumentValue=number_text.lstrip("0") or "0",
             )
         # Clients send the ETag quoted (as UploadPart returned it); some
         # hand-written bodies do not.  Compare bare values.
