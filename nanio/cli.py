@@ -1,5 +1,6 @@
 """
-The ``nanio`` command: ``nanio serve`` runs the server in the foreground.
+The ``nanio`` command: ``nanio serve`` runs the server in the foreground;
+``nanio install`` writes an options file and systemd units (``nanio.install``).
 
 Its options come from ``nanio.config.OPTIONS``, the table ``twistd nanio``
 uses too.  A configuration error or a port that cannot be bound ends the
@@ -19,11 +20,14 @@ from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
-from nanio import __version__
+from nanio import __version__, install
 from nanio.config import OPTIONS, SOURCES_HELP, ConfigError, Kind, ensure_data_dir, load_settings
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
+
+    from nanio.service import NanioService
+    from nanio.workers import WorkerSupervisor
 
 log = Logger()
 
@@ -62,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             serve.add_argument(name, dest=option.dest, metavar=option.metavar, help=option.help)
     serve.add_argument("--version", action="version", version=f"nanio {__version__}")
+    install.add_install_parser(commands)
     return parser
 
 
@@ -75,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     if arguments.command == "serve":
         return serve(arguments)
+    if arguments.command == "install":
+        return install.run(arguments)
     parser.print_usage(sys.stderr)
     return EXIT_USAGE
 
@@ -94,9 +101,17 @@ def serve(arguments: argparse.Namespace) -> int:
 
     from nanio.logs import start_logging
     from nanio.service import ListenFailed, make_service
+    from nanio.systemd import ReadinessNotifier
+    from nanio.workers import make_supervisor, stop_on_signals
 
     start_logging(settings.log_level)
-    service = make_service(settings, reactor)
+    if settings.workers > 1:
+        # The parent binds and supervises; the worker processes serve.
+        service: NanioService | WorkerSupervisor = make_supervisor(settings, reactor)
+    else:
+        service = make_service(settings, reactor)
+    # Started after the listener: READY=1 to systemd once every port listens.
+    ReadinessNotifier(service.whenListening).setServiceParent(service)
     status = [EXIT_OK]
 
     def start() -> None:
@@ -116,7 +131,9 @@ def serve(arguments: argparse.Namespace) -> int:
             status[0] = EXIT_FAILURE
             reactor.stop()
             return
-        # On SIGTERM or SIGINT the reactor stops, and the ports close first.
+        # On SIGTERM or SIGINT the reactor stops, once however many come; the
+        # stop closes the ports, then waits for requests in flight.
+        stop_on_signals(reactor)
         reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
         service.whenListening().addErrback(listen_failed)
 

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nanio.s3.hosts import normalize_base_domain
+
 #: Environment variables of the single-user credentials.
 ACCESS_KEY_ENV = "NANIO_ACCESS_KEY"
 SECRET_KEY_ENV = "NANIO_SECRET_KEY"
@@ -59,6 +61,29 @@ _ACCESS_KEY = re.compile(r"[\x21-\x2e\x30-\x7e]+\Z")
 
 _MIN_PORT = 1
 _MAX_PORT = 65535
+
+#: The most server processes ``--workers`` may ask for.
+MAX_WORKERS = 256
+#: The longest ``--shutdown-timeout``: a day.
+MAX_SHUTDOWN_TIMEOUT_SECONDS = 86400.0
+
+#: The largest size a size option takes: the largest file offset.
+MAX_BYTE_SIZE = 2**63 - 1
+#: Units a size option may carry (case does not matter): IEC binary
+#: multiples, and the decimal ones disks are sold in.
+_BYTE_UNITS: Mapping[str, int] = {
+    "": 1,
+    "b": 1,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+}
+_BYTE_SIZE = re.compile(r"([0-9]{1,20}) ?([A-Za-z]{0,3})\Z")
 
 
 #: What both command lines say about where settings come from.
@@ -95,6 +120,9 @@ class Settings:
     #: Twisted endpoint descriptions; when empty, one is built from host/port.
     listen: tuple[str, ...] = ()
     region: str = "us-east-1"
+    #: Domains under which ``<bucket>.<domain>`` addresses a bucket
+    #: (virtual-host style), lower case; empty: path style only.
+    base_domains: tuple[str, ...] = ()
     #: One of debug, info, warn, error.
     log_level: str = "info"
     access_log: bool = True
@@ -102,6 +130,13 @@ class Settings:
     fsync: bool = True
     #: Remove multipart uploads abandoned for a week (at start, then hourly).
     gc_abandoned_uploads: bool = False
+    #: Server processes sharing the listening sockets (``nanio serve`` only).
+    workers: int = 1
+    #: How long a stop waits for requests in flight before cutting them off.
+    shutdown_timeout: float = 30.0
+    #: The largest object a PutObject, CopyObject or CompleteMultipartUpload
+    #: may make, in bytes; S3's own limit, 5 TiB, by default.
+    max_object_size: int = 5 * 1024**4
     users: tuple[User, ...] = ()
 
     def endpoints(self) -> tuple[str, ...]:
@@ -171,10 +206,14 @@ _DEFAULT_HELP: Mapping[str, str] = {
     "port": str(_DEFAULTS.port),
     "listen": "built from host and port",
     "region": _DEFAULTS.region,
+    "base_domains": "none, path style only",
     "log_level": _DEFAULTS.log_level,
     "access_log": str(_DEFAULTS.access_log).lower(),
     "fsync": str(_DEFAULTS.fsync).lower(),
     "gc_abandoned_uploads": str(_DEFAULTS.gc_abandoned_uploads).lower(),
+    "workers": str(_DEFAULTS.workers),
+    "shutdown_timeout": f"{_DEFAULTS.shutdown_timeout:g}",
+    "max_object_size": "5TiB",
 }
 
 #: The option table behind ``twistd nanio`` and ``nanio serve``.
@@ -235,6 +274,17 @@ OPTIONS: tuple[Option, ...] = (
         file_key="region",
     ),
     Option(
+        "base-domain",
+        "base_domains",
+        Kind.REPEATED,
+        "Domain for virtual-host addressing: BUCKET.DOMAIN/KEY names KEY in BUCKET, "
+        "path style keeps working; repeatable, comma-separated in the environment, "
+        "a string or a list in the file",
+        metavar="DOMAIN",
+        env="NANIO_BASE_DOMAIN",
+        file_key="base_domain",
+    ),
+    Option(
         "log-level",
         "log_level",
         Kind.VALUE,
@@ -267,6 +317,36 @@ OPTIONS: tuple[Option, ...] = (
         "Remove multipart uploads that received nothing for 7 days, at start and then hourly",
         env="NANIO_GC_ABANDONED_UPLOADS",
         file_key="gc_abandoned_uploads",
+    ),
+    Option(
+        "workers",
+        "workers",
+        Kind.VALUE,
+        f"Server processes sharing the listening sockets, 1 to {MAX_WORKERS}; "
+        "nanio serve only, twistd and twist run one",
+        metavar="N",
+        env="NANIO_WORKERS",
+        file_key="workers",
+    ),
+    Option(
+        "shutdown-timeout",
+        "shutdown_timeout",
+        Kind.VALUE,
+        "Seconds a stop (SIGTERM, SIGINT) lets requests in flight finish before "
+        "cutting them off; 0 cuts them off at once",
+        metavar="SECONDS",
+        env="NANIO_SHUTDOWN_TIMEOUT",
+        file_key="shutdown_timeout",
+    ),
+    Option(
+        "max-object-size",
+        "max_object_size",
+        Kind.VALUE,
+        "Largest object a client may store, in bytes or with a unit "
+        "(100MiB, 5GiB, 5TiB, 10GB); larger uploads get EntityTooLarge",
+        metavar="BYTES",
+        env="NANIO_MAX_OBJECT_SIZE",
+        file_key="max_object_size",
     ),
 )
 
@@ -346,12 +426,86 @@ def _region(value: object, source: str) -> str:
     return region
 
 
+def _base_domains(value: object, source: str) -> tuple[str, ...]:
+    items: list[object]
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ConfigError(f"{source} must be a domain name or a list of them, not {value!r}.")
+    domains: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{source} must be a domain name or a list of them, not {item!r}.")
+        # "a.example, b.example" reads naturally in one environment variable.
+        for text in item.replace(",", " ").split():
+            try:
+                domain = normalize_base_domain(text)
+            except ValueError as e:
+                raise ConfigError(f"{source}: {e}.") from None
+            if domain not in domains:
+                domains.append(domain)
+    if not domains:
+        raise ConfigError(f"{source} names no domain.")
+    return tuple(domains)
+
+
 def _log_level(value: object, source: str) -> str:
     name = _text(value, source).lower()
     level = LOG_LEVEL_NAMES.get(name)
     if level is None:
         raise ConfigError(f"{source} must be one of debug, info, warn or error, not {value!r}.")
     return level
+
+
+def _workers(value: object, source: str) -> int:
+    # bool is an int to Python; "workers = true" in TOML is still a mistake.
+    if isinstance(value, int) and not isinstance(value, bool):
+        workers = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        workers = int(value)
+    else:
+        workers = 0
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"{source} must be an integer from 1 to {MAX_WORKERS}, not {value!r}.")
+    return workers
+
+
+def _shutdown_timeout(value: object, source: str) -> float:
+    seconds = -1.0
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            seconds = -1.0
+    # "nan" and "inf" parse as floats; neither is a timeout.
+    if not 0.0 <= seconds <= MAX_SHUTDOWN_TIMEOUT_SECONDS:
+        raise ConfigError(
+            f"{source} must be a number of seconds from 0 to "
+            f"{MAX_SHUTDOWN_TIMEOUT_SECONDS:g}, not {value!r}."
+        )
+    return seconds
+
+
+def _byte_size(value: object, source: str) -> int:
+    # bool is an int to Python; "max_object_size = true" is still a mistake.
+    size = 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
+        match = _BYTE_SIZE.match(value.strip())
+        factor = _BYTE_UNITS.get(match.group(2).lower()) if match is not None else None
+        if match is not None and factor is not None:
+            size = int(match.group(1)) * factor
+    if not 1 <= size <= MAX_BYTE_SIZE:
+        raise ConfigError(
+            f"{source} must be a whole number of bytes, at least 1, optionally with a unit "
+            f"(KiB, MiB, GiB, TiB, KB, MB, GB, TB), not {value!r}."
+        )
+    return size
 
 
 def _switch(value: object, source: str) -> bool:
@@ -372,10 +526,14 @@ _CONVERTERS: Mapping[str, Callable[[object, str], Any]] = {
     "port": _port,
     "listen": _listen,
     "region": _region,
+    "base_domains": _base_domains,
     "log_level": _log_level,
     "access_log": _switch,
     "fsync": _switch,
     "gc_abandoned_uploads": _switch,
+    "workers": _workers,
+    "shutdown_timeout": _shutdown_timeout,
+    "max_object_size": _byte_size,
 }
 
 
@@ -389,6 +547,9 @@ def check_endpoint(description: str, source: str = "--listen") -> None:
         serverFromString(None, description)
     except Exception as e:  # the parsers raise ValueError, KeyError, IndexError...
         reason = str(e).rstrip(".") or type(e).__name__
+        if description.startswith("systemd:") and isinstance(e, IndexError | KeyError):
+            # Twisted's systemd parser looks the inherited socket up while parsing.
+            reason = "no such socket was passed by systemd (see LISTEN_FDS and LISTEN_FDNAMES)"
         raise ConfigError(
             f"{source} has an invalid endpoint description {description!r}: {reason}."
         ) from None

@@ -268,3 +268,11 @@ class MalformedTrailerError(S3Error):
 
 class InvalidPartNumber(S3Error):
     code, status, message = "InvalidPartNumber", 416, "The requested partnumber is not satisfiable"
+
+
+class RequestHeaderSectionTooLarge(S3Error):
+    # S3's answer to a request line plus headers over its size limit; nanio
+    # gives it for too many headers as well (Twisted's own answer is a bare
+    # "400 Bad Request" with no S3 error in it).
+    code, status = "RequestHeaderSectionTooLarge", 400
+    message = "Your request header section exceeds the maximum allowed size."

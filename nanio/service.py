@@ -20,15 +20,27 @@ Invariants of ``NanioListener``:
 
 It never reaches into Twisted internals to learn a port: the address comes
 from ``IListeningPort.getHost()``.
+
+A stop is graceful (``NanioService.stopService``): the ports close first, so
+nothing new is accepted; then the site drains (``NanioSite.drain``: idle
+connections close, requests in flight finish, and whatever is still busy
+after ``Settings.shutdown_timeout`` is aborted, which aborts its upload);
+only then do the services the listener needs stop, the disk thread pool
+among them, so an upload finishing during the drain can still write.
+twistd, twist and ``nanio serve`` all wait for the Deferred ``stopService``
+returns before the reactor stops.
+
+With ``--workers`` each worker process runs this same tree over sockets its
+parent bound (``make_service(endpoints=...)``, see ``nanio.workers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from twisted.application.internet import TimerService
-from twisted.application.service import MultiService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import (
     CancelledError,
@@ -40,6 +52,7 @@ from twisted.internet.defer import (
 )
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -48,7 +61,7 @@ from nanio import __version__
 from nanio.config import Settings, ensure_data_dir
 from nanio.storage import Store
 from nanio.web.resource import make_resource
-from nanio.web.site import make_site
+from nanio.web.site import NanioSite, make_site
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import (
@@ -58,6 +71,8 @@ if TYPE_CHECKING:
         IReactorTCP,
         IStreamServerEndpoint,
     )
+
+_log = Logger()
 
 __all__ = ["ListenFailed", "NanioListener", "NanioService", "make_resource", "make_service"]
 
@@ -92,16 +107,27 @@ def _reason(failure: Failure) -> str:
 class ThreadPoolService(Service):
     """Owns a thread pool: started and stopped with the service tree."""
 
-    def __init__(self, pool: ThreadPool) -> None:
+    def __init__(self, pool: ThreadPool, reactor: IReactorFromThreads | None = None) -> None:
         self.pool = pool
+        self._reactor = reactor
 
     def startService(self) -> None:
         super().startService()
         self.pool.start()
 
-    def stopService(self) -> None:
+    def stopService(self) -> Deferred[None] | None:
+        """Stop the pool once its work is done; fire once the results reached the reactor."""
         super().stopService()
-        self.pool.stop()
+        self.pool.stop()  # joins the threads: the work in hand is finished
+        if self._reactor is None:
+            return None
+        # Each finished job handed its result over with callFromThread; this
+        # call is queued behind them, so when it fires they have all run (an
+        # aborted upload's last batch removes its temp file there) before the
+        # reactor goes on to stop.
+        flushed: Deferred[None] = Deferred()
+        self._reactor.callFromThread(flushed.callback, None)
+        return flushed
 
 
 #: How often abandoned multipart uploads are looked for, when enabled.
@@ -124,10 +150,19 @@ class NanioListener(Service):
         self,
         endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
         factory: IProtocolFactory,
+        *,
+        announce: bool = True,
     ) -> None:
         self._endpoints = tuple(endpoints)
         self._factory = factory
+        #: Log "nanio listening on"; a worker process, whose parent said it, does not.
+        self._announce = announce
         self._reset()
+
+    @property
+    def descriptions(self) -> tuple[str, ...]:
+        """The endpoint descriptions, in the order of the ports ``whenListening`` gives."""
+        return tuple(description for description, _ in self._endpoints)
 
     def _reset(self) -> None:
         self._listening: list[Deferred[IListeningPort]] | None = None
@@ -167,12 +202,13 @@ class NanioListener(Service):
             port.stopListening()
             return
         self._ports[index] = port
-        secure = description.startswith("ssl:")
-        self._log.info(
-            "nanio listening on {address}",
-            address=describe_address(port.getHost(), secure),
-            endpoint=description,
-        )
+        if self._announce:
+            secure = description.startswith("ssl:")
+            self._log.info(
+                "nanio listening on {address}",
+                address=describe_address(port.getHost(), secure),
+                endpoint=description,
+            )
         if len(self._ports) == len(self._endpoints):
             ports = self._ordered_ports()
             waiters, self._waiters = self._waiters, []
@@ -226,7 +262,7 @@ class NanioListener(Service):
 
 
 class NanioService(MultiService):
-    """nanio's whole server: the listener (and, later, its helpers)."""
+    """nanio's whole server: the listener and its helpers."""
 
     _log = Logger()
 
@@ -236,16 +272,23 @@ class NanioService(MultiService):
         listener: NanioListener,
         store: Store,
         disk_threads: ThreadPoolService | None = None,
+        *,
+        site: NanioSite | None = None,
+        announce: bool = True,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.listener = listener
         self.store = store
+        #: The site the listener serves; a stop drains its connections.
+        self.site = site
         if disk_threads is not None:
-            # Added before the listener, so stopped after it (MultiService
-            # stops children in reverse): uploads finishing while the ports
-            # close can still write.
+            # Added before the listener, so stopped only once the listener
+            # has stopped and the connections drained: uploads finishing
+            # meanwhile can still write.
             disk_threads.setServiceParent(self)
+        #: Log the "nanio ... serving" line; a worker process does not.
+        self._announces = announce
         self._announced = False
         listener.setServiceParent(self)
 
@@ -260,7 +303,7 @@ class NanioService(MultiService):
     def _announce(self) -> None:
         # Once per start, before the listener speaks; twist skips the
         # privileged step, twistd and nanio serve do both.
-        if self._announced:
+        if self._announced or not self._announces:
             return
         self._announced = True
         settings = self.settings
@@ -274,10 +317,11 @@ class NanioService(MultiService):
         )
 
     def sweep_temp(self) -> None:
-        """Remove temp files of uploads cut off by a crash.
+        """Remove temp files of uploads cut off by a crash (and stray bucket records).
 
-        Only files idle for a minute go, and never one a live process (of
-        this host or another sharing the store) holds a lock on.
+        A temp file goes as soon as no live process (of this host or another
+        sharing the store) holds its lock, so the sweep at start-up leaves
+        none of a crashed server's; see ``nanio.storage.atomic``.
         """
         removed = self.store.clean_temp()
         if removed:
@@ -293,20 +337,64 @@ class NanioService(MultiService):
             self._log.info("Removed {count} abandoned multipart upload(s)", count=removed)
 
     def stopService(self) -> Deferred[None]:
-        """Stop every child service; fires when all ports are closed."""
+        """Stop gracefully; fires once every connection is closed and every child stopped.
+
+        Children added after the listener (timers, a readiness notifier) stop
+        first, then the listener closes its ports, the site drains, and the
+        children added before the listener (the disk threads) stop last.
+        """
         self._announced = False
-        stopped: Deferred[None] = super().stopService()
-        return stopped
+        Service.stopService(self)
+        children = list(self)
+        position = children.index(self.listener)
+        first = stop_services(reversed(children[position + 1 :]))
+        stopped = maybeDeferred(self.listener.stopService)
+        stopped.addErrback(self._log_stop_failure, "closing the ports")
+        site = self.site
+        if site is not None:
+            timeout = self.settings.shutdown_timeout
+            stopped.addCallback(lambda _: site.drain(timeout))
+        stopped.addCallback(lambda _: stop_services(reversed(children[:position])))
+        stopped.addErrback(self._log_stop_failure, "stopping")
+        return gatherResults([first, stopped]).addCallback(lambda _: None)
+
+    def _log_stop_failure(self, failure: Failure, what: str) -> None:
+        # A stop goes on regardless: a failure must not keep the process alive.
+        self._log.failure("nanio failed while {what}", failure, what=what)
 
     def whenListening(self) -> Deferred[list[IListeningPort]]:
         """Fire with the listening ports once every endpoint listens."""
         return self.listener.whenListening()
 
 
-def make_service(settings: Settings, reactor: IReactorTCP | None = None) -> NanioService:
+def stop_services(services: Iterable[IService]) -> Deferred[None]:
+    """Stop these services at once; fire when all have stopped, failures logged."""
+    stopping = []
+    for service in services:
+        stopped = maybeDeferred(service.stopService)
+        stopped.addErrback(
+            lambda failure, name: _log.failure("Cannot stop {service}", failure, service=name),
+            repr(service),
+        )
+        stopping.append(stopped)
+    return gatherResults(stopping).addCallback(lambda _: None)
+
+
+def make_service(
+    settings: Settings,
+    reactor: IReactorTCP | None = None,
+    *,
+    endpoints: Sequence[tuple[str, IStreamServerEndpoint]] | None = None,
+    announce: bool = True,
+    housekeeping: bool = True,
+) -> NanioService:
     """The service tree serving nanio with these settings; start it to listen.
 
     Only entry points pass no reactor: library code and tests pass their own.
+    A worker process (``nanio.workers``) passes the ``endpoints`` that adopt
+    its parent's sockets, ``announce=False`` (the parent announced the
+    server and its addresses) and ``housekeeping`` only for one worker, so
+    the temp-file sweep and the upload collection run once per host.
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
@@ -315,14 +403,22 @@ def make_service(settings: Settings, reactor: IReactorTCP | None = None) -> Nani
     ensure_data_dir(settings.data_dir)
     pool = ThreadPool(minthreads=0, maxthreads=DISK_THREADS, name="nanio-disk")
     site = make_site(settings, reactor, pool)
-    endpoints = [
-        (description, serverFromString(reactor, description))
-        for description in settings.endpoints()
-    ]
+    if endpoints is None:
+        endpoints = [
+            (description, serverFromString(reactor, description))
+            for description in settings.endpoints()
+        ]
     store = site.s3.context.store
-    service = NanioService(settings, NanioListener(endpoints, site), store, ThreadPoolService(pool))
-    # Swept at start-up and then every few minutes, so a temp file too
-    # fresh to remove at start goes at a later sweep.
+    listener = NanioListener(endpoints, site, announce=announce)
+    # In-memory test reactors cannot call from threads; they run no threads.
+    from_threads = reactor if IReactorFromThreads.providedBy(reactor) else None
+    disk_threads = ThreadPoolService(pool, cast("IReactorFromThreads | None", from_threads))
+    service = NanioService(settings, listener, store, disk_threads, site=site, announce=announce)
+    if not housekeeping:
+        return service
+    # Swept at start-up (a crash's leftovers go before the first request)
+    # and then every few minutes, for those of another process sharing the
+    # store that died meanwhile.
     sweeper = TimerService(TEMP_SWEEP_SECONDS, service.sweep_temp)
     sweeper.clock = reactor
     sweeper.setServiceParent(service)

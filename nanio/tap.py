@@ -105,6 +105,13 @@ class Options(usage.Options):
             ensure_data_dir(self.settings.data_dir)
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
+        if self.settings.workers != 1:
+            # The runner's log observer, daemonizing and pid file belong to
+            # one process; worker processes could share none of them.
+            raise usage.UsageError(
+                "--workers is for nanio serve only: twistd and twist run one process "
+                "(run nanio serve --workers N instead)."
+            )
 
 
 # usage.Options has no "append" kind of parameter: a repeatable option is an
@@ -164,13 +171,18 @@ class RunnerService(MultiService):
 def makeService(options: Options) -> IService:
     """The service twistd and twist run for these options."""
     from nanio.service import make_service
+    from nanio.systemd import ReadinessNotifier
 
     settings = options.settings
     runner_options = getattr(options, "parent", None)
     observer = None
     if isinstance(runner_options, usage.Options):
         observer = adopt_runner_logging(runner_options, settings.log_level)
-    return RunnerService(make_service(settings), observer)
+    service = make_service(settings)
+    root = RunnerService(service, observer)
+    # Under a Type=notify unit (twistd --nodaemon, twist): READY=1 once every port listens.
+    ReadinessNotifier(service.whenListening).setServiceParent(root)
+    return root
 
 
 def adopt_runner_logging(runner: usage.Options, level: str) -> ILogObserver | None:

@@ -171,6 +171,13 @@ _RULES: tuple[_Rule, ...] = (
     _rule("POST", _O, _Op.CompleteMultipartUpload, ("uploadId",)),
 )
 
+#: Sub-resources some rule consumes: with another method, or on another
+#: shape, they name an operation nanio does not have.
+_KNOWN_SUBRESOURCES = frozenset(name for rule in _RULES for name in rule.query) - {
+    "partNumber",
+    "list-type",
+}
+
 _BY_METHOD_SHAPE: dict[tuple[str, Shape], tuple[_Rule, ...]] = {}
 for _r in _RULES:
     _BY_METHOD_SHAPE.setdefault((_r.method, _r.shape), ())
@@ -200,5 +207,9 @@ def classify(
         if rule.header and rule.header not in headers:
             continue
         if all(name in query for name in rule.query):
+            if not rule.query and not _KNOWN_SUBRESOURCES.isdisjoint(query):
+                # "PUT /bkt?versioning" is PutBucketVersioning, "DELETE
+                # /bkt/k?acl" no S3 operation: never CreateBucket or a delete.
+                return Operation.Unsupported
             return rule.operation
     return None

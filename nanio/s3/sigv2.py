@@ -144,19 +144,34 @@ def _first(pair: tuple[str, str]) -> str:
     return pair[0]
 
 
-def resource_candidates(raw_path: str, raw_query: str, bucket_in_host: str | None) -> Iterator[str]:
-    """Yield the canonicalized resources a client may have signed, likeliest first."""
+def resource_candidates(
+    raw_path: str, raw_query: str, bucket_in_host: str | None, *, mount: str = ""
+) -> Iterator[str]:
+    """Yield the canonicalized resources a client may have signed, likeliest first.
+
+    ``mount`` is the raw path prefix where nanio is mounted ("/s3"), "" at
+    the root: botocore signs the resource below it, other clients may sign
+    the whole path they send.
+    """
     path = raw_path or "/"
+    full_path = path
+    if mount and path.startswith(mount):
+        # The resource is S3's "/bucket/key", wherever the endpoint's path
+        # puts it: botocore signs its authPath, which never has the prefix.
+        path = path[len(mount) :] or "/"
     # Virtual-host requests sign "/bucket" + path ("/bucket/" for the bucket itself).
     prefix = f"/{bucket_in_host}" if bucket_in_host else ""
     botocore_query = canonical_subresources(raw_query)
     # botocore and s3cmd sign the path exactly as they send it.  Lazily, for
     # the failure path only: the encoded and the decoded path (clients that
-    # send unencoded characters), and s3cmd's sub-resource spelling.
+    # send unencoded characters), the whole path under a mount point (clients
+    # that sign what they send), and s3cmd's sub-resource spelling.
     first = f"{prefix}{path}{botocore_query}"
     yield first
     seen = {first}
-    paths = (path, canonical_uri(path), unquote(path))
+    paths: tuple[str, ...] = (path, canonical_uri(path), unquote(path))
+    if full_path != path:
+        paths += (full_path,)
     queries = (
         botocore_query,
         canonical_subresources(raw_query, names=S3CMD_SUBRESOURCES, decode_values=False),

@@ -9,13 +9,18 @@ file or the new one, never a partial one.  A crash leaves only temp files,
 which ``clean_temp`` sweeps at start-up.
 
 Invariants:
-- An upload's ``TempFile`` holds an exclusive ``flock`` on its own
-  descriptor until it is committed, aborted or closed: ``clean_temp`` in
-  another worker skips a locked file, so it never deletes an upload in
-  progress; a dead process's locks vanish with it.  Files younger than
-  ``TEMP_MIN_AGE_SECONDS`` are skipped as well, which covers the instant
-  between creating a temp file and locking it, and the short life of a
-  sidecar's temp file (written, closed, then renamed).
+- Every file nanio makes in ``.nanio/tmp`` (upload bodies, sidecars and
+  records on their way, the start-up probe) is held under an exclusive
+  ``flock`` on its writer's descriptor from the moment it exists until it
+  has been renamed into place or removed.  The writer checks, once it holds
+  the lock, that the file is still linked (``clean_temp`` may have taken it
+  in the instant between its creation and the lock) and starts again with a
+  new name if not.  So a lock proves a writer alive and its absence proves
+  the file dead, whatever its age: ``clean_temp`` removes every unlocked
+  file of nanio's own making at once (after a crash, at start-up), and never
+  one a live process, of this host or another sharing the store, is writing.
+  Files of any other name are removed only once unlocked and idle for
+  ``TEMP_MIN_AGE_SECONDS``.
 - ``abort`` is idempotent and safe after a commit: it never removes a file
   that is no longer the temp file's own.
 
@@ -32,10 +37,12 @@ import shutil
 import stat
 import time
 
+from nanio.errors import InternalError
 from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     FILE_MODE,
     INTERNAL_DIR,
+    PROBE_SUFFIX,
     TEMP_CREATE_FLAGS,
     TMP_DIR,
     StoreRoot,
@@ -48,12 +55,20 @@ TEMP_SUFFIX = ".tmp"
 SMALL_TEMP_SUFFIX = ".new"
 #: Deleted buckets, moved out of sight before their tree is removed.
 TRASH_SUFFIX = ".trash"
-#: ``clean_temp`` leaves files younger than this alone.
+#: Files whose writers hold a lock from creation on: unlocked means dead.
+LOCKED_SUFFIXES = (TEMP_SUFFIX, SMALL_TEMP_SUFFIX, PROBE_SUFFIX)
+#: ``clean_temp`` leaves files of other names alone until idle this long.
 TEMP_MIN_AGE_SECONDS = 60.0
+#: New names tried when ``clean_temp`` keeps taking a fresh temp file away.
+CREATE_ATTEMPTS = 3
 
 
 class TempFile:
-    """A file being written in ``.nanio/tmp``: an upload body before commit."""
+    """A locked file being written in ``.nanio/tmp``: an upload body, or a small file.
+
+    The lock lasts as long as the descriptor: ``committed``, ``abort`` and
+    ``close`` release it.
+    """
 
     __slots__ = ("_dir_fd", "_finished", "fd", "name", "path", "size")
 
@@ -83,19 +98,21 @@ class TempFile:
         self.size += written
 
     def close(self) -> None:
-        """Close the descriptor, keeping the file for a later commit or abort."""
+        """Close the descriptor, keeping the file; its lock goes, so a sweep may take it."""
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
 
     def abort(self) -> None:
-        """Close and remove the file (idempotent; a no-op after commit)."""
+        """Remove and close the file (idempotent; a no-op after commit)."""
         if self._finished:
             return
         self._finished = True
-        self.close()
+        # Unlinked before the lock goes with the descriptor: a sweep never
+        # finds this file unlocked.
         with contextlib.suppress(OSError):
             os.unlink(self.name, dir_fd=self._dir_fd)
+        self.close()
 
     def committed(self) -> None:
         """Note that the file was renamed into place: it is no longer ours to remove."""
@@ -109,51 +126,63 @@ class TempFile:
 
 
 def create_temp(root: StoreRoot) -> TempFile:
-    """A new, empty, locked temp file in ``.nanio/tmp``."""
-    name = new_temp_name(TEMP_SUFFIX)
-    try:
-        fd = os.open(name, TEMP_CREATE_FLAGS, FILE_MODE, dir_fd=root.tmp_fd)
-    except OSError as e:
-        raise os_error(e) from e
-    # Cannot block: the name is new.  Tells clean_temp the upload is alive.
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return TempFile(root.tmp_fd, os.path.join(root.path, INTERNAL_DIR, TMP_DIR), name, fd)
+    """A new, empty, locked temp file in ``.nanio/tmp`` for an upload body."""
+    return _create_locked(root, TEMP_SUFFIX)
 
 
-def write_small_temp(root: StoreRoot, data: bytes) -> str:
-    """Write ``data`` to a new temp file, fsynced if the store is durable; return its name."""
-    name = new_temp_name(SMALL_TEMP_SUFFIX)
+def write_small_temp(root: StoreRoot, data: bytes) -> TempFile:
+    """A locked temp file holding ``data``, fsynced if the store is durable.
+
+    The caller renames ``.name`` into place, then calls ``committed()``; or
+    ``abort()``.
+    """
+    temp = _create_locked(root, SMALL_TEMP_SUFFIX)
     try:
-        fd = os.open(name, TEMP_CREATE_FLAGS, FILE_MODE, dir_fd=root.tmp_fd)
+        temp.write(data)  # removes the file itself if it fails
+        if root.fsync:
+            os.fsync(temp.fd)
     except OSError as e:
-        raise os_error(e) from e
-    try:
-        try:
-            view = memoryview(data)
-            written = 0
-            while written < len(view):
-                written += os.write(fd, view[written:])
-            if root.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as e:
-        discard_temp(root, name)
+        temp.abort()
         raise os_error(e) from e
     except BaseException:
-        discard_temp(root, name)
+        temp.abort()
         raise
-    return name
+    return temp
 
 
-def discard_temp(root: StoreRoot, name: str) -> None:
-    """Remove a temp file by name if it is still there."""
-    with contextlib.suppress(OSError):
-        os.unlink(name, dir_fd=root.tmp_fd)
+def _create_locked(root: StoreRoot, suffix: str) -> TempFile:
+    """Create a file under a new name in ``.nanio/tmp`` and lock it; see the invariants."""
+    for _ in range(CREATE_ATTEMPTS):
+        name = new_temp_name(suffix)
+        try:
+            fd = os.open(name, TEMP_CREATE_FLAGS, FILE_MODE, dir_fd=root.tmp_fd)
+        except OSError as e:
+            raise os_error(e) from e
+        try:
+            # Blocks only while a sweep that opened this file a moment ago
+            # decides about it (a few system calls).
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink:
+                return TempFile(root.tmp_fd, _tmp_path(root), name, fd)
+        except OSError as e:
+            os.close(fd)
+            raise os_error(e) from e
+        # A sweep took the file between its creation and our lock.
+        os.close(fd)
+    raise InternalError("Temp files kept disappearing as soon as they were created.")
+
+
+def _tmp_path(root: StoreRoot) -> str:
+    """The absolute path of ``.nanio/tmp``, for messages to the operator."""
+    return os.path.join(root.path, INTERNAL_DIR, TMP_DIR)
 
 
 def clean_temp(root: StoreRoot, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS) -> int:
-    """Remove temp files and trash that no live process uses; return how many went."""
+    """Remove temp files and trash that no live process uses; return how many went.
+
+    A file of nanio's making goes as soon as nobody holds its lock; any other
+    file once it has also been idle for ``min_age_seconds``.
+    """
     removed = 0
     oldest_ns = time.time_ns() - int(min_age_seconds * 1e9)
     # A descriptor of our own: scandir shares the directory offset of the
@@ -167,22 +196,24 @@ def clean_temp(root: StoreRoot, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS
     for name, is_dir in names:
         if is_dir:
             if name.endswith(TRASH_SUFFIX):
-                # A bucket deleted by a process that died before removing it.
+                # A bucket deleted by a process that died before removing it
+                # (two removals racing on live trash do no harm).
                 shutil.rmtree(name, ignore_errors=True, dir_fd=root.tmp_fd)
                 removed += 1
             continue
-        if _remove_if_unused(root.tmp_fd, name, oldest_ns):
+        locked_kind = name.endswith(LOCKED_SUFFIXES)
+        if _remove_if_unused(root.tmp_fd, name, None if locked_kind else oldest_ns):
             removed += 1
     return removed
 
 
-def _remove_if_unused(dir_fd: int, name: str, oldest_ns: int) -> bool:
-    """Unlink one temp file unless it is recent or locked by a live upload."""
+def _remove_if_unused(dir_fd: int, name: str, oldest_ns: int | None) -> bool:
+    """Unlink one temp file unless a writer locks it (or, with ``oldest_ns``, it is recent)."""
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    if st.st_mtime_ns > oldest_ns:
+    if oldest_ns is not None and st.st_mtime_ns > oldest_ns:
         return False
     if not stat.S_ISREG(st.st_mode):
         # Nothing nanio makes; a symlink or a FIFO is removed without opening it.
@@ -199,9 +230,11 @@ def _remove_if_unused(dir_fd: int, name: str, oldest_ns: int) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return False  # an upload in progress in some process
+                return False  # a write in progress in some process
             raise
         try:
+            # While we hold the lock, a writer that created this file and
+            # has not locked it yet will find it unlinked and start again.
             os.unlink(name, dir_fd=dir_fd)
         except FileNotFoundError:
             return False

@@ -11,8 +11,11 @@ record: it is shared, and its "created" time is the directory's mtime.
 
 Invariants:
 - The record is in place before the directory appears, and goes after the
-  directory has vanished, so whoever sees a bucket directory sees its
-  record (ownership never flickers to "shared").
+  directory has vanished; a reader that finds no record checks that the
+  directory it saw is still there before calling the bucket shared, so
+  ownership never flickers to "shared" while a bucket is deleted.  A
+  record without its directory (a crash between the two steps) is no
+  bucket, and the next CreateBucket of that name replaces it.
 - Creating and deleting a bucket hold its bucket lock exclusively; object
   writers hold it shared (``objects.py``), so a bucket is never deleted
   under a commit, and its emptiness check cannot be outrun by one.
@@ -35,6 +38,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 
 from nanio.errors import (
     BucketAlreadyExists,
@@ -45,7 +49,7 @@ from nanio.errors import (
 )
 from nanio.s3.keys import validate_bucket_name
 from nanio.s3.model import BucketInfo
-from nanio.storage.atomic import TRASH_SUFFIX, discard_temp, write_small_temp
+from nanio.storage.atomic import TRASH_SUFFIX, write_small_temp
 from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     DIR_FLAGS,
@@ -54,6 +58,7 @@ from nanio.storage.layout import (
     INTERNAL_DIR,
     META_DIR,
     MISSING_ERRNOS,
+    RECORD_SUFFIX,
     StoreRoot,
     new_temp_name,
     no_such_bucket,
@@ -65,6 +70,9 @@ from nanio.storage.metadata import has_marker_sidecar
 RECORD_LIMIT_BYTES = 4096
 #: Records remembered, keyed by bucket name (a server sees few buckets).
 RECORD_CACHE_SIZE = 4096
+#: Looks at a bucket without a record before giving up on a name that keeps
+#: being deleted and created again.
+RECORD_LOOKS = 3
 
 #: (st_ino, st_size, st_mtime_ns, st_ctime_ns) of a record file.
 _RecordIdentity = tuple[int, int, int, int]
@@ -105,21 +113,34 @@ class Buckets:
 
     def bucket_info(self, bucket: str) -> BucketInfo:
         """A bucket's name, creation time and owner; NoSuchBucket."""
-        root = self._root
         if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
             raise no_such_bucket(bucket)
+        st = self._stat_dir(bucket)
+        for _ in range(RECORD_LOOKS):
+            info = self._read_record(bucket)
+            if info is not None:
+                return info
+            # No record: a directory made by hand (shared), or a bucket being
+            # deleted right now (its directory goes first, then its record).
+            # Only a directory still in place, the same one, is shared;
+            # otherwise a private bucket would flicker to shared as it goes.
+            again = self._stat_dir(bucket)
+            if again.st_ino == st.st_ino and again.st_dev == st.st_dev:
+                return BucketInfo(bucket, st.st_mtime_ns / 1e9, None)
+            st = again  # deleted and created again meanwhile: look again
+        raise InternalError("The bucket keeps being created and deleted.")
+
+    def _stat_dir(self, bucket: str) -> os.stat_result:
+        """The stat of a bucket's directory: NoSuchBucket unless it is a real directory."""
         try:
-            st = os.stat(bucket, dir_fd=root.fd, follow_symlinks=False)
+            st = os.stat(bucket, dir_fd=self._root.fd, follow_symlinks=False)
         except OSError as e:
             if e.errno in MISSING_ERRNOS:
                 raise no_such_bucket(bucket) from None
             raise os_error(e) from e
         if not stat.S_ISDIR(st.st_mode):
             raise no_such_bucket(bucket)
-        info = self._read_record(bucket)
-        if info is None:
-            return BucketInfo(bucket, st.st_mtime_ns / 1e9, None)
-        return info
+        return st
 
     def create_bucket(self, bucket: str, owner: str | None) -> None:
         """Create a bucket owned by ``owner`` (None: shared)."""
@@ -155,19 +176,23 @@ class Buckets:
         """Put the bucket's record in place (before its directory exists)."""
         root = self._root
         data = json.dumps({"owner": owner, "created": time.time()}).encode("utf-8") + b"\n"
-        name = write_small_temp(root, data)
+        temp = write_small_temp(root, data)
         try:
             # A fresh nanosecond mtime: the cache can never mistake this
             # record for an older one that had the same inode number.
             now_ns = time.time_ns()
-            os.utime(name, ns=(now_ns, now_ns), dir_fd=root.tmp_fd, follow_symlinks=False)
+            os.utime(temp.fd, ns=(now_ns, now_ns))
             os.rename(
-                name, root.record_name(bucket), src_dir_fd=root.tmp_fd, dst_dir_fd=root.buckets_fd
+                temp.name,
+                root.record_name(bucket),
+                src_dir_fd=root.tmp_fd,
+                dst_dir_fd=root.buckets_fd,
             )
+            temp.committed()
             if root.fsync:
                 os.fsync(root.buckets_fd)
         except OSError as e:
-            discard_temp(root, name)
+            temp.abort()
             raise os_error(e) from e
 
     def _make_bucket_dir(self, bucket: str) -> None:
@@ -189,13 +214,19 @@ class Buckets:
         except OSError as e:
             raise os_error(e) from e
 
-    def delete_bucket(self, bucket: str) -> None:
-        """Delete an empty bucket: NoSuchBucket, BucketNotEmpty."""
+    def delete_bucket(self, bucket: str, *, then: Callable[[int], object] | None = None) -> None:
+        """Delete an empty bucket: NoSuchBucket, BucketNotEmpty.
+
+        ``then`` is called with the inode the bucket's directory had, once the
+        bucket is gone and its lock released, but before its tree is removed:
+        until then no new directory can have that inode.
+        """
         root = self._root
         trash: str | None = None
         with bucket_lock(root.locks_fd, bucket, exclusive=True):
             bfd = root.open_bucket(bucket)
             try:
+                ino = os.fstat(bfd).st_ino
                 if _holds_objects(bfd):
                     raise BucketNotEmpty(BucketName=bucket)
             except OSError as e:
@@ -219,8 +250,43 @@ class Buckets:
                     os.fsync(root.fd)
             except OSError as e:
                 raise os_error(e) from e
-        if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True, dir_fd=root.tmp_fd)
+        try:
+            if then is not None:
+                then(ino)
+        finally:
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True, dir_fd=root.tmp_fd)
+
+    def remove_stray_records(self) -> int:
+        """Remove records whose directory is gone (a crash mid-create or mid-delete)."""
+        root = self._root
+        scan_fd = os.open(b".", DIR_FLAGS, dir_fd=root.buckets_fd)
+        try:
+            with os.scandir(scan_fd) as entries:
+                names = [entry.name for entry in entries if entry.name.endswith(RECORD_SUFFIX)]
+        finally:
+            os.close(scan_fd)
+        removed = 0
+        for name in names:
+            bucket = name[: -len(RECORD_SUFFIX)]
+            if not bucket or bucket[0] == "." or self._dir_exists(bucket):
+                continue
+            # Under the lock: a create in progress has its record before its
+            # directory, and is not stray.
+            with bucket_lock(root.locks_fd, bucket, exclusive=True):
+                if self._dir_exists(bucket):
+                    continue
+                self._remove_record(bucket)
+                removed += 1
+        return removed
+
+    def _dir_exists(self, bucket: str) -> bool:
+        """Tell whether anything holds the name ``bucket`` in the root."""
+        try:
+            os.stat(bucket, dir_fd=self._root.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
 
     def _remove_record(self, bucket: str) -> None:
         """Remove the bucket's record, if any."""

@@ -9,6 +9,12 @@ log the cause (which names the path) for the operator, while the message the
 client sees never names a path on the server.
 
 Decisions:
+- A full disk or quota (ENOSPC, EDQUOT) is ``InsufficientStorage`` (507).
+  S3 has no code for it (its disks do not fill); 507 is HTTP's own status
+  for exactly this, MinIO answers a full drive with 507 too, and SDKs do not
+  retry a 507, which is right: re-sending a body that cannot fit only
+  wastes the link.  The write that failed has removed its temp file, so the
+  space it took is free again at once.
 - A permission problem (EACCES, EPERM) or a read-only file system is the
   server's fault, not the client's: ``InternalError`` (500), not
   ``AccessDenied`` (403), which would send the client hunting for a

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
+import stat
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -54,6 +56,8 @@ LOCKS_DIR = "locks"
 SIDECAR_SUFFIX = b".json"
 #: Appended to a bucket name to name its record.
 RECORD_SUFFIX = ".json"
+#: The file that finds out, at start-up, how exact the file system's mtimes are.
+PROBE_SUFFIX = ".probe"
 
 #: Opening a directory component: never through a symlink.
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -76,6 +80,12 @@ MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAM
 #: symlink, a non-empty directory where the file should go).
 CONFLICT_ERRNOS = frozenset(
     {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ELOOP, errno.ENOTEMPTY}
+)
+
+#: Why a key cannot be written when a directory it needs is a symlink.
+SYMLINK_IN_THE_WAY = (
+    "The key cannot be stored: the server's store holds a symbolic link where "
+    "this key needs a directory, and nanio never follows symbolic links."
 )
 
 #: A key split for the file system: its directory names and its leaf.
@@ -306,7 +316,7 @@ class DirChain(ClosesOnExit):
             except OSError as e:
                 if e.errno in CONFLICT_ERRNOS:
                     # A file or a symlink holds the name of a directory we need.
-                    raise KeyConflict() from None
+                    raise _conflict_at(parent, name) from None
                 if e.errno != errno.ENOENT:
                     raise os_error(e) from e
             try:
@@ -341,6 +351,18 @@ class DirChain(ClosesOnExit):
             os.close(fd)
 
 
+def _conflict_at(parent_fd: int, name: bytes) -> KeyConflict:
+    """The KeyConflict for a name that is not the directory a key needs there."""
+    # Linux answers O_DIRECTORY | O_NOFOLLOW on a symlink with ENOTDIR, as
+    # for a file: only a look at the name tells the two apart.  A symlink
+    # is never followed nor replaced: someone put it there by hand.
+    try:
+        is_link = stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        is_link = False
+    return KeyConflict(SYMLINK_IN_THE_WAY) if is_link else KeyConflict()
+
+
 def new_temp_name(suffix: str) -> str:
     """A random file name for ``.nanio/tmp``."""
     return secrets.token_hex(16) + suffix
@@ -348,14 +370,19 @@ def new_temp_name(suffix: str) -> str:
 
 def _keeps_exact_mtime(tmp_fd: int) -> bool:
     """Tell whether this file system stores nanosecond mtimes as given."""
-    name = new_temp_name(".probe")
+    name = new_temp_name(PROBE_SUFFIX)
     fd = os.open(name, TEMP_CREATE_FLAGS, FILE_MODE, dir_fd=tmp_fd)
     try:
+        # Locked like every temp file (atomic.py), so another process's
+        # sweep leaves it alone; if a sweep took it before the lock, the
+        # probe works as well on the unlinked file.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         # An odd nanosecond count survives only on a file system with
         # nanosecond timestamps (ext4, XFS, btrfs, tmpfs, ZFS...).
         probe_ns = (time.time_ns() // 1_000_000_000) * 1_000_000_000 + 123_456_789
         os.utime(fd, ns=(probe_ns, probe_ns))
         return os.fstat(fd).st_mtime_ns == probe_ns
     finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=tmp_fd)
         os.close(fd)
-        os.unlink(name, dir_fd=tmp_fd)

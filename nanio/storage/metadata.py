@@ -200,6 +200,25 @@ def read_sidecar(dir_fd: int, name: bytes) -> tuple[Sidecar | None, FileIdentity
     return decode_sidecar(data), file_identity(st)
 
 
+def sidecar_bytes(dir_fd: int, name: bytes) -> bytes | None:
+    """The raw bytes of the sidecar ``name``; None if missing, not a file, unreadable or too big."""
+    try:
+        fd = os.open(name, FILE_READ_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, SIDECAR_READ_BYTES)
+        if len(data) == SIDECAR_READ_BYTES:
+            return _read_rest(fd, data)
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 class SidecarCache:
     """Decoded sidecars by (bucket, key), each valid while its file's identity holds.
 

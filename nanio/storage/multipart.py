@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nanio.errors import (
+    EntityTooLarge,
     EntityTooSmall,
     InternalError,
     InvalidArgument,
@@ -70,7 +71,7 @@ from nanio.s3.checksums import ALGORITHMS, decode_value, new_checksum
 from nanio.s3.keys import validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import objects
-from nanio.storage.atomic import TRASH_SUFFIX, TempFile, create_temp, discard_temp, write_small_temp
+from nanio.storage.atomic import TRASH_SUFFIX, TempFile, create_temp, write_small_temp
 from nanio.storage.layout import (
     DIR_FLAGS,
     DIR_MODE,
@@ -122,6 +123,10 @@ class UploadInfo:
     #: content_type, headers, user_metadata and, when the client asked for a
     #: checksum algorithm, checksums ``{algorithm: ""}``; etag "" and size 0.
     meta: ObjectMeta
+    #: Inode of the bucket's directory when the upload began (None: not
+    #: recorded): tells the bucket apart from one of the same name created
+    #: after it was deleted.
+    bucket_ino: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +245,10 @@ def _upload_from(upload_id: str, doc: dict[str, Any] | None) -> UploadInfo | Non
         user_metadata=_text_map(doc.get("user_metadata")),
         checksums={algorithm: ""} if algorithm else {},
     )
-    return UploadInfo(upload_id, bucket, key, float(initiated), owner, meta)
+    bucket_ino = doc.get("bucket_ino")
+    if type(bucket_ino) is not int:
+        bucket_ino = None
+    return UploadInfo(upload_id, bucket, key, float(initiated), owner, meta, bucket_ino)
 
 
 # -- the lock on one upload -----------------------------------------------------
@@ -337,25 +345,30 @@ def create_upload(
     # Held shared so a concurrent delete_bucket either sees this upload when
     # it sweeps the bucket's uploads, or happened first (NoSuchBucket).
     with bucket_lock(root.locks_fd, bucket, exclusive=False):
-        os.close(root.open_bucket(bucket))
-        init_temp = write_small_temp(root, _dumps(doc))
-        uploads_fd = _uploads_dir(root)
+        bfd = root.open_bucket(bucket)
         try:
-            os.mkdir(upload_id, DIR_MODE, dir_fd=uploads_fd)
-            dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
-            try:
-                os.mkdir(PARTS_DIR, DIR_MODE, dir_fd=dir_fd)
-                os.rename(init_temp, INIT_NAME, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
-                init_temp = ""
-                if root.fsync:
-                    os.fsync(dir_fd)
-                    os.fsync(uploads_fd)
-            finally:
-                os.close(dir_fd)
+            doc["bucket_ino"] = os.fstat(bfd).st_ino
         finally:
-            os.close(uploads_fd)
-            if init_temp:
-                discard_temp(root, init_temp)
+            os.close(bfd)
+        init_temp = write_small_temp(root, _dumps(doc))
+        try:
+            uploads_fd = _uploads_dir(root)
+            try:
+                os.mkdir(upload_id, DIR_MODE, dir_fd=uploads_fd)
+                dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
+                try:
+                    os.mkdir(PARTS_DIR, DIR_MODE, dir_fd=dir_fd)
+                    os.rename(init_temp.name, INIT_NAME, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
+                    init_temp.committed()
+                    if root.fsync:
+                        os.fsync(dir_fd)
+                        os.fsync(uploads_fd)
+                finally:
+                    os.close(dir_fd)
+            finally:
+                os.close(uploads_fd)
+        finally:
+            init_temp.abort()  # a no-op once committed
     return upload_id
 
 
@@ -416,7 +429,7 @@ def commit_part(
     checksums: dict[str, str],
 ) -> PartInfo:
     """Move a finished part into its upload, replacing any part of that number."""
-    meta_temp = ""
+    meta_temp: TempFile | None = None
     try:
         if temp.finished:
             raise InternalError("The upload was already committed or aborted.")
@@ -439,9 +452,12 @@ def commit_part(
             try:
                 stem = _part_stem(part_number)
                 os.rename(
-                    meta_temp, stem + PART_META_SUFFIX, src_dir_fd=root.tmp_fd, dst_dir_fd=parts_fd
+                    meta_temp.name,
+                    stem + PART_META_SUFFIX,
+                    src_dir_fd=root.tmp_fd,
+                    dst_dir_fd=parts_fd,
                 )
-                meta_temp = ""
+                meta_temp.committed()
                 os.rename(
                     temp.name, stem + PART_DATA_SUFFIX, src_dir_fd=root.tmp_fd, dst_dir_fd=parts_fd
                 )
@@ -455,8 +471,8 @@ def commit_part(
         return part
     except BaseException:
         temp.abort()
-        if meta_temp:
-            discard_temp(root, meta_temp)
+        if meta_temp is not None:
+            meta_temp.abort()  # a no-op once committed
         raise
 
 
@@ -556,8 +572,13 @@ def complete_upload(
     *,
     min_part_size: int = MIN_PART_SIZE_BYTES,
     precondition: objects.Precondition | None = None,
+    max_size: int | None = None,
 ) -> ObjectMeta:
-    """Join the listed parts into the object ``key`` and end the upload; return its metadata."""
+    """Join the listed parts into the object ``key`` and end the upload; return its metadata.
+
+    EntityTooLarge, before anything is copied, when the parts add up to more
+    than ``max_size`` bytes (None: no limit).
+    """
     if not parts:
         raise MalformedXML()
     previous = 0
@@ -570,6 +591,9 @@ def complete_upload(
         parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=locked.dir_fd)
         try:
             chosen = _chosen_parts(parts_fd, parts, min_part_size)
+            total = sum(part.size for part in chosen)
+            if max_size is not None and total > max_size:
+                raise EntityTooLarge(ProposedSize=str(total), MaxSizeAllowed=str(max_size))
             temp = create_temp(root)
             try:
                 _join(parts_fd, chosen, temp)
@@ -775,11 +799,17 @@ def list_uploads(
 # -- removal ----------------------------------------------------------------------
 
 
-def remove_bucket_uploads(root: StoreRoot, bucket: str) -> int:
-    """Abort every upload of ``bucket`` (after it was deleted); return how many went."""
+def remove_bucket_uploads(root: StoreRoot, bucket: str, bucket_ino: int | None = None) -> int:
+    """Abort every upload of ``bucket`` (after it was deleted); return how many went.
+
+    With ``bucket_ino`` (the deleted directory's inode, not yet freed), the
+    uploads of a bucket of the same name created since are left alone.
+    """
     removed = 0
     for info in _all_uploads(root):
         if info.bucket != bucket:
+            continue
+        if bucket_ino is not None and info.bucket_ino not in (None, bucket_ino):
             continue
         with contextlib.suppress(NoSuchUpload):
             _remove_unchecked(root, info)

@@ -21,8 +21,10 @@ version's metadata):
    free or a file (an empty leftover directory is removed, a folder marker or
    a non-empty directory is a ``KeyConflict``), so the data rename cannot
    fail because of what it replaces; if it fails anyway (the directory was
-   removed meanwhile), its sidecar is taken out again and nothing old was
-   touched.
+   removed meanwhile, or refuses the rename: no permission, a full or
+   failing disk), the sidecar it replaced, read under the lock before, is put
+   back (or the new one taken out if there was none), so the old version is
+   still whole, metadata included.
 4. A reader opens the data file with ``O_NOFOLLOW``, fstat's that
    descriptor and reads the sidecar.  When the sidecar describes the
    descriptor's file, the two are one version (the common case: no lock).
@@ -57,10 +59,10 @@ import stat
 import time
 from collections.abc import Callable
 
-from nanio.errors import InternalError, InvalidArgument, KeyConflict, NoSuchKey
+from nanio.errors import InternalError, InvalidArgument, KeyConflict, NoSuchKey, S3Error
 from nanio.s3.keys import validate_key
 from nanio.s3.model import ObjectMeta
-from nanio.storage.atomic import TempFile, create_temp, discard_temp, write_small_temp
+from nanio.storage.atomic import TempFile, create_temp, write_small_temp
 from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     CONFLICT_ERRNOS,
@@ -86,7 +88,9 @@ from nanio.storage.metadata import (
     describes,
     encode_sidecar,
     file_identity,
+    has_marker_sidecar,
     read_sidecar,
+    sidecar_bytes,
     synthesized_etag,
     synthesized_meta,
 )
@@ -233,7 +237,9 @@ def _sidecar(
     # One stat by path finds out whether the cached copy is still the file
     # in place.  It is only a lookup: what is read is read by walking with
     # O_NOFOLLOW, and a cached sidecar read that way has a file identity
-    # no other file can have.
+    # no other file can have (it holds st_ctime_ns, which a new link or a
+    # rename changes: the same inode reached through a planted symlink
+    # misses the cache, and the walk below then refuses the symlink).
     try:
         st = os.stat(b"/".join((META_DIR, *dirs, name)), dir_fd=bfd, follow_symlinks=False)
     except OSError as e:
@@ -384,7 +390,7 @@ def _place_file(
 ) -> None:
     """Rename the sidecar, then the data file, into place under the key's lock."""
     name = sidecar_name(leaf)
-    sidecar_temp: str | None = None
+    sidecar_temp: TempFile | None = None
     try:
         for _ in range(COMMIT_ATTEMPTS):
             if sidecar_temp is None:
@@ -397,14 +403,19 @@ def _place_file(
                             precondition(
                                 _current_etag(data_dirs.fd, side_dirs.fd, leaf, root.exact_mtime)
                             )
-                        _rename_in(root, sidecar_temp, side_dirs.fd, name)
+                        # Kept to put back if the data rename fails: the
+                        # old version stays whole, metadata included.
+                        old_sidecar = sidecar_bytes(side_dirs.fd, name)
+                        _rename_in(root, sidecar_temp.name, side_dirs.fd, name)
+                        sidecar_temp.committed()
                         sidecar_temp = None
                         try:
                             _rename_in(root, temp.name, data_dirs.fd, leaf)
                         except BaseException:
-                            # Nothing old was in the way (invariant 3): just
-                            # take our sidecar out again.
-                            _unlink_quietly(side_dirs.fd, name)
+                            # Nothing old was in the way (invariant 3), yet
+                            # the data directory refused the rename (no
+                            # permission, a full or failing disk...).
+                            _put_back_sidecar(root, side_dirs.fd, name, old_sidecar)
                             raise
                     if root.fsync:
                         data_dirs.fsync_changed()
@@ -415,7 +426,26 @@ def _place_file(
         raise InternalError("The key's directory kept disappearing under concurrent deletes.")
     finally:
         if sidecar_temp is not None:
-            discard_temp(root, sidecar_temp)
+            sidecar_temp.abort()
+
+
+def _put_back_sidecar(root: StoreRoot, dir_fd: int, name: bytes, old: bytes | None) -> None:
+    """Undo a sidecar rename whose data rename failed: the old sidecar again, or none."""
+    if old is not None:
+        try:
+            restored = write_small_temp(root, old)
+        except S3Error:
+            pass  # no room even for that: better no sidecar than a wrong one
+        else:
+            try:
+                os.rename(restored.name, name, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
+            except OSError:
+                restored.abort()
+            else:
+                restored.committed()
+                return
+    with contextlib.suppress(OSError):  # the rename's own error is the one to report
+        _unlink_quietly(dir_fd, name)
 
 
 def _current_etag(data_fd: int, meta_fd: int, leaf: bytes, exact_mtime: bool) -> str | None:
@@ -498,7 +528,7 @@ def _commit_marker(
     sidecar = encode_sidecar(stored, mtime_ns=now_ns, ino=0)
     with bucket_lock(root.locks_fd, bucket, exclusive=False):
         bfd = root.open_bucket(bucket)
-        sidecar_temp: str | None = None
+        sidecar_temp: TempFile | None = None
         try:
             for _ in range(COMMIT_ATTEMPTS):
                 if sidecar_temp is None:
@@ -512,7 +542,8 @@ def _commit_marker(
                             if os.fstat(data_dirs.fd).st_nlink == 0:
                                 # Removed as an empty directory after we opened it.
                                 raise ParentVanished()
-                            _rename_in(root, sidecar_temp, side_dirs.fd, SIDECAR_SUFFIX)
+                            _rename_in(root, sidecar_temp.name, side_dirs.fd, SIDECAR_SUFFIX)
+                            sidecar_temp.committed()
                             sidecar_temp = None
                         if root.fsync:
                             data_dirs.fsync_changed()
@@ -525,7 +556,7 @@ def _commit_marker(
             raise os_error(e) from e
         finally:
             if sidecar_temp is not None:
-                discard_temp(root, sidecar_temp)
+                sidecar_temp.abort()
             os.close(bfd)
 
 
@@ -606,13 +637,17 @@ def _remove_empty_dirs(
 
 def _is_marker(bfd: int, dirs: tuple[bytes, ...]) -> bool:
     """Tell whether the directory ``dirs`` has a folder-marker sidecar (checked afresh)."""
-    # One path lookup: only an existence test, nothing is read or written
-    # through it.
-    path = b"/".join((META_DIR, *dirs, SIDECAR_SUFFIX))
+    # Walked with O_NOFOLLOW like every read: a path lookup would go through
+    # a symlinked sidecar directory, and a ".json" planted out there would
+    # turn a prefix into a marker (kept on delete, a conflict on write).
     try:
-        return stat.S_ISREG(os.stat(path, dir_fd=bfd, follow_symlinks=False).st_mode)
+        mfd = open_dirs(bfd, meta_dirs(dirs))
     except OSError:
         return False
+    try:
+        return has_marker_sidecar(mfd)
+    finally:
+        os.close(mfd)
 
 
 def _unlink_file(dir_fd: int, name: bytes) -> bool:

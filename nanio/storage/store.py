@@ -70,12 +70,16 @@ class Store(ClosesOnExit):
 
     def delete_bucket(self, bucket: str) -> None:
         """Delete an empty bucket (and its multipart uploads): NoSuchBucket, BucketNotEmpty."""
+        root = self._root
         try:
-            self._buckets.delete_bucket(bucket)
             # S3 deletes a bucket whose only contents are uploads in
             # progress, and those uploads go with it.  Done after the
-            # bucket lock is released (lock order: multipart.py).
-            multipart.remove_bucket_uploads(self._root, bucket)
+            # bucket lock is released (lock order: multipart.py), by the
+            # inode of the deleted directory: a bucket of the same name
+            # created meanwhile keeps its own uploads.
+            self._buckets.delete_bucket(
+                bucket, then=lambda ino: multipart.remove_bucket_uploads(root, bucket, ino)
+            )
         except OSError as e:
             raise os_error(e) from e
 
@@ -157,9 +161,13 @@ class Store(ClosesOnExit):
             raise os_error(e) from e
 
     def clean_temp(self, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS) -> int:
-        """Remove temp files and trash no live process uses (at start-up); return the count."""
+        """Remove what crashes leave (unused temp files, trash, stray bucket records); count them.
+
+        ``min_age_seconds`` only concerns files nanio did not name (see ``atomic``).
+        """
         try:
-            return atomic.clean_temp(self._root, min_age_seconds=min_age_seconds)
+            removed = atomic.clean_temp(self._root, min_age_seconds=min_age_seconds)
+            return removed + self._buckets.remove_stray_records()
         except OSError as e:
             raise os_error(e) from e
 
@@ -262,10 +270,12 @@ class Store(ClosesOnExit):
         *,
         min_part_size: int = multipart.MIN_PART_SIZE_BYTES,
         precondition: objects.Precondition | None = None,
+        max_size: int | None = None,
     ) -> ObjectMeta:
         """Join the listed parts into the object and end the upload; return its metadata.
 
         MalformedXML (no parts), InvalidPartOrder, InvalidPart, EntityTooSmall,
+        EntityTooLarge (the parts add up to more than ``max_size``),
         NoSuchUpload (also for a second Complete of a finished upload).
         """
         try:
@@ -277,6 +287,7 @@ class Store(ClosesOnExit):
                 parts,
                 min_part_size=min_part_size,
                 precondition=precondition,
+                max_size=max_size,
             )
         except OSError as e:
             raise os_error(e) from e

@@ -28,16 +28,26 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_to_bytes
 
+from twisted.logger import Logger
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 from werkzeug.routing import Map
 
 from nanio import errors
 from nanio.s3.auth import Authenticator, AuthResult, SignedRequest
+from nanio.s3.headers import metadata_from_headers
 from nanio.s3.keys import validate_key
+from nanio.s3.numbers import decimal, digits_for
 from nanio.s3.operations import Body, Operation, Shape, classify
 from nanio.web.handlers.context import may_access
-from nanio.web.sinks import BufferSink, DiscardSink, ObjectSink, Sink
+from nanio.web.sinks import (
+    MAX_OBJECT_SIZE_BYTES,
+    MAX_PART_SIZE_BYTES,
+    BufferSink,
+    DiscardSink,
+    ObjectSink,
+    Sink,
+)
 from nanio.web.spool import Offload
 
 if TYPE_CHECKING:
@@ -47,6 +57,8 @@ if TYPE_CHECKING:
     from nanio.s3.hosts import VirtualHosts
     from nanio.storage import Store
 
+
+_log = Logger()
 
 #: Klein endpoint names (the route functions in ``resource.py``) -> path shape.
 ROUTE_SHAPES = {"service": Shape.SERVICE, "bucket": Shape.BUCKET, "object": Shape.OBJECT}
@@ -86,13 +98,14 @@ def _decode(text: str) -> str:
 
 #: S3 numbers parts from 1 to 10,000.
 MAX_PART_NUMBER = 10_000
+_PART_NUMBER_DIGITS = digits_for(MAX_PART_NUMBER)
 
 
 def part_number(call: S3Call) -> int:
     """The partNumber query parameter: an integer from 1 to 10,000, else InvalidArgument."""
     raw = call.query.get("partNumber", "")
-    number = int(raw) if raw.isdigit() else 0
-    if not 1 <= number <= MAX_PART_NUMBER:
+    number = decimal(raw, _PART_NUMBER_DIGITS)
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise errors.InvalidArgument(
             "Part number must be an integer between 1 and 10000, inclusive",
             ArgumentName="partNumber",
@@ -159,6 +172,7 @@ class Preflight:
         credentials: Credentials,
         offload: Offload | None = None,
         hosts: VirtualHosts | None = None,
+        max_object_size: int = MAX_OBJECT_SIZE_BYTES,
     ) -> None:
         # Bound once: binding per request costs as much as matching.
         self._adapter = url_map.bind("nanio", "/")
@@ -168,6 +182,10 @@ class Preflight:
         self._offload = offload
         #: None when no base domain is configured: every request is path style.
         self._hosts = hosts
+        #: The most bytes a PutObject may store; an UploadPart may store at
+        #: most S3's part limit, and never more than an object may hold.
+        self._max_object_size = max_object_size
+        self._max_part_size = min(MAX_PART_SIZE_BYTES, max_object_size)
 
     def begin(
         self, method: bytes, uri: bytes, request_headers: Headers, mount_depth: int = 0
@@ -184,10 +202,22 @@ class Preflight:
         try:
             self._begin(call, raw_path, raw_query, request_headers, mount_depth)
         except errors.S3Error as e:
-            call.error = e
-            call.sink.abort()
-            call.sink = DiscardSink()
+            self._refuse(call, e)
+        except Exception:
+            # A bug, not the client's fault: logged with its traceback, and
+            # answered as InternalError rather than a dropped connection.
+            _log.failure(
+                "Unhandled error before the body of request {request_id}",
+                request_id=call.request_id,
+            )
+            self._refuse(call, errors.InternalError())
         return call
+
+    @staticmethod
+    def _refuse(call: S3Call, error: errors.S3Error) -> None:
+        call.error = error
+        call.sink.abort()
+        call.sink = DiscardSink()
 
     def _begin(
         self,
@@ -256,6 +286,11 @@ class Preflight:
             owner = self._store.bucket_info(bucket).owner
             if not may_access(self._credentials, call.auth.access_key, owner):
                 raise errors.AccessDenied()
+        if operation is Operation.PutObject:
+            # MetadataTooLarge (and any other header the handler would
+            # refuse) before the body, as S3 answers it: nobody should send
+            # gigabytes only to learn that a header was too long.
+            metadata_from_headers(headers)
         if operation is Operation.UploadPart:
             # A part for an upload that does not exist is refused before its body.
             part_number(call)
@@ -266,8 +301,13 @@ class Preflight:
         assert call.operation is not None and call.auth is not None
         body = call.operation.body
         if body is Body.OBJECT:
+            max_size = (
+                self._max_part_size
+                if call.operation is Operation.UploadPart
+                else self._max_object_size
+            )
             return ObjectSink.for_call(
-                self._store.create_temp(), call.headers, call.auth, self._offload
+                self._store.create_temp(), call.headers, call.auth, self._offload, max_size
             )
         if body is Body.XML:
             return BufferSink.for_call(call.headers, call.auth)

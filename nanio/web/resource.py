@@ -7,6 +7,8 @@ picks the operation from the sub-resource and headers (through
 thin and no HTML ever leaves: every failure becomes S3 error XML.
 
 The app lives on the class; the store, settings and clock on the instance.
+``NanioResource`` is the IResource a site serves: it has the request's
+``S3Call`` made (and its address normalized) before Klein routes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
@@ -30,6 +34,7 @@ from nanio import errors
 from nanio.credentials import Credentials
 from nanio.s3 import xml
 from nanio.s3.auth import Authenticator
+from nanio.s3.hosts import VirtualHosts
 from nanio.s3.operations import Operation, Shape
 from nanio.storage import Store
 from nanio.web.call import Preflight, S3Call, new_request_id
@@ -122,7 +127,8 @@ class S3Resource:
         return self._run(request)
 
     def _run(self, request: Any) -> Any:
-        call = self.call_for(request)
+        # NanioResource.render made it before Klein routed the request.
+        call: S3Call = request.s3call
         if call.error is not None:
             raise call.error
         assert call.operation is not None
@@ -142,7 +148,10 @@ class S3Resource:
         """The request's S3Call: made at gotLength by NanioSite, or here for a foreign Site."""
         call: S3Call | None = getattr(request, "s3call", None)
         if call is None:
-            call = self.preflight.begin(request.method, request.uri, request.requestHeaders)
+            # Before Klein routes: prepath is then nanio's mount point alone.
+            call = self.preflight.begin(
+                request.method, request.uri, request.requestHeaders, len(request.prepath)
+            )
             request.s3call = call
             request.defaultContentType = None
             if call.error is None:
@@ -203,6 +212,34 @@ class S3Resource:
         return body
 
 
+class NanioResource(Resource):
+    """nanio as a Twisted Web resource: the request's S3Call first, then Klein's routing.
+
+    A leaf: everything below its mount point is S3's.  Klein routes the same
+    path-style ``/bucket/key`` that ``Preflight`` routed, so a virtual-host
+    request reaches the same route as its path-style twin.
+    """
+
+    isLeaf = True
+
+    def __init__(self, s3: S3Resource) -> None:
+        super().__init__()
+        self.s3 = s3
+        self._klein = s3.app.resource()
+
+    def render(self, request: Any) -> Any:
+        call = self.s3.call_for(request)
+        if call.error is not None:
+            # Refused before routing: Klein has nothing to add, and would
+            # answer a path that is not UTF-8 with a text page of its own.
+            request.write(self.s3._render_error(request, call.error))
+            request.finish()
+            return NOT_DONE_YET
+        if call.virtual_host_bucket is not None:
+            request.postpath = call.resource.encode("utf-8").split(b"/")[1:]
+        return self._klein.render(request)
+
+
 def _with_length(body: Any, request: Any) -> Any:
     """Give a whole-bytes answer its Content-Length (else Twisted chunks it)."""
     if (
@@ -254,18 +291,30 @@ def make_s3_resource(
     context = Context(
         store=store, settings=settings, credentials=credentials, clock=reactor, offload=offload
     )
-    preflight = Preflight(S3Resource.app.url_map, authenticator, store, credentials, offload)
+    # No base domain, no Host lookups: path style costs one test per request.
+    hosts = VirtualHosts(settings.base_domains) if settings.base_domains else None
+    preflight = Preflight(
+        S3Resource.app.url_map,
+        authenticator,
+        store,
+        credentials,
+        offload,
+        hosts,
+        max_object_size=settings.max_object_size,
+    )
     return S3Resource(context=context, preflight=preflight)
 
 
-def make_resource(settings: Settings, reactor: IReactorTime | None = None) -> IResource:
-    """nanio as an IResource, to mount in any Twisted Web site.
+def make_resource(
+    settings: Settings, reactor: IReactorTime | None = None, pool: ThreadPool | None = None
+) -> IResource:
+    """nanio as an IResource, to mount in any Twisted Web site (``putChild``).
 
     A plain ``Site`` buffers request bodies before nanio sees them; only
-    ``NanioSite`` streams them to disk (see docs/embedding.md).
+    ``NanioSite`` streams them to disk (see docs/embedding.md).  ``pool``,
+    when given, takes the long disk work; its owner starts and stops it.
     """
-    resource: IResource = make_s3_resource(settings, reactor).app.resource()
-    return resource
+    return NanioResource(make_s3_resource(settings, reactor, pool))
 
 
-__all__ = ["S3Resource", "Shape", "make_resource", "make_s3_resource"]
+__all__ = ["NanioResource", "S3Resource", "Shape", "make_resource", "make_s3_resource"]

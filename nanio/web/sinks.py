@@ -39,10 +39,14 @@ if TYPE_CHECKING:
     from nanio.s3.auth import AuthResult
     from nanio.storage import TempFile
 
-#: S3's largest object.
+#: S3's largest object, the default of ``Settings.max_object_size``.
 MAX_OBJECT_SIZE_BYTES = 5 * 1024**4
+#: S3's largest part of a multipart upload.
+MAX_PART_SIZE_BYTES = 5 * 1024**3
 
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+#: Digits of the largest length worth reading exactly (2**64 has 20).
+_LENGTH_DIGITS = 20
 
 
 class Sink(Protocol):
@@ -127,8 +131,24 @@ class BufferSink:
 
     @classmethod
     def for_call(cls, headers: Mapping[str, list[str]], auth: AuthResult) -> BufferSink:
-        """A sink for an XML body, checking the integrity headers it carries."""
-        return cls(check=BodyCheck.for_headers(headers, auth), decoder=decoder_for(auth))
+        """A sink for an XML body, checking the integrity headers it carries.
+
+        A body declared larger than the limit is refused here, before any of
+        it is read (no ``100 Continue``); one sent without a length is cut
+        off by ``write`` as soon as it passes the limit.
+        """
+        decoder = decoder_for(auth)
+        name = "content-length" if decoder is None else "x-amz-decoded-content-length"
+        declared = _declared_length(headers, name)
+        if declared is not None and declared > XML_BODY_LIMIT_BYTES:
+            raise cls._too_big(XML_BODY_LIMIT_BYTES)
+        return cls(check=BodyCheck.for_headers(headers, auth), decoder=decoder)
+
+    @staticmethod
+    def _too_big(limit: int) -> errors.MaxMessageLengthExceeded:
+        return errors.MaxMessageLengthExceeded(
+            f"Your request was too big: XML bodies are limited to {limit} bytes."
+        )
 
     def write(self, data: bytes) -> None:
         pieces = [data] if self._decoder is None else self._decoder.feed(data)
@@ -136,9 +156,7 @@ class BufferSink:
             self._size += len(piece)
             if self._size > self._limit:
                 self._pieces.clear()
-                raise errors.MaxMessageLengthExceeded(
-                    f"Your request was too big: XML bodies are limited to {self._limit} bytes."
-                )
+                raise self._too_big(self._limit)
             self._check.update(piece)
             self._pieces.append(piece)
 
@@ -177,12 +195,17 @@ class ObjectSink:
         check: BodyCheck | None = None,
         decoder: ChunkedDecoder | None = None,
         decoded_length: int | None = None,
+        max_size: int = MAX_OBJECT_SIZE_BYTES,
     ) -> None:
         self._temp = temp
         self._spool = Spool(temp, offload)
         self._check = check or BodyCheck()
         self._decoder = decoder
         self._decoded_length = decoded_length
+        #: The most bytes the body may hold, decoded: a body sent chunked
+        #: (no length up front) or one whose declared length lies is cut
+        #: off here, as soon as it passes the cap.
+        self._max_size = max_size
         self._size = 0
 
     @classmethod
@@ -192,8 +215,13 @@ class ObjectSink:
         headers: Mapping[str, list[str]],
         auth: AuthResult,
         offload: Offload | None = None,
+        max_size: int = MAX_OBJECT_SIZE_BYTES,
     ) -> ObjectSink:
-        """A sink for an upload, checking the integrity headers it carries."""
+        """A sink for an upload of at most ``max_size`` bytes, checking its integrity headers.
+
+        A declared size over ``max_size`` is refused here, before the body:
+        the client gets EntityTooLarge instead of ``100 Continue``.
+        """
         try:
             if "content-length" not in headers and "transfer-encoding" not in headers:
                 raise errors.MissingContentLength()
@@ -205,13 +233,24 @@ class ObjectSink:
                     "Content-Encoding aws-chunked needs a STREAMING-* x-amz-content-sha256.",
                     ArgumentName="x-amz-content-sha256",
                 )
-            decoded_length = _decoded_length(headers) if decoder is not None else None
+            if decoder is not None:
+                decoded_length: int | None = _decoded_length(headers)
+                declared = decoded_length
+            else:
+                # Twisted checked that Content-Length is digits; with
+                # aws-chunked it counts the framing too, so the decoded
+                # length is the object's size there.
+                decoded_length = None
+                declared = _declared_length(headers, "content-length")
+            if declared is not None and declared > max_size:
+                raise too_large(declared, max_size)
             return cls(
                 temp,
                 offload=offload,
                 check=BodyCheck.for_headers(headers, auth),
                 decoder=decoder,
                 decoded_length=decoded_length,
+                max_size=max_size,
             )
         except BaseException:
             temp.abort()
@@ -226,10 +265,12 @@ class ObjectSink:
 
     def _consume(self, data: bytes) -> None:
         self._size += len(data)
-        if self._size > MAX_OBJECT_SIZE_BYTES or (
-            self._decoded_length is not None and self._size > self._decoded_length
-        ):
-            raise errors.EntityTooLarge()
+        if self._size > self._max_size:
+            raise too_large(self._size, self._max_size)
+        if self._decoded_length is not None and self._size > self._decoded_length:
+            raise errors.EntityTooLarge(
+                "The aws-chunked body holds more bytes than x-amz-decoded-content-length declared."
+            )
         self._check.update(data)
         self._spool.write(data)
 
@@ -283,9 +324,26 @@ def _decoded_length(headers: Mapping[str, list[str]]) -> int:
             "x-amz-decoded-content-length is not a valid length.",
             ArgumentName="x-amz-decoded-content-length",
         ) from None
-    if length > MAX_OBJECT_SIZE_BYTES:
-        raise errors.EntityTooLarge()
     return length
+
+
+def _declared_length(headers: Mapping[str, list[str]], name: str) -> int | None:
+    """The length a header declares, or None if it is absent or not a number."""
+    values = headers.get(name)
+    if not values:
+        return None
+    value = values[0].strip()
+    # isascii(): "²".isdigit() is true, and int() refuses it.
+    if not (value.isascii() and value.isdigit()):
+        return None
+    # Past 20 digits it is beyond any limit (and int() refuses 4300).
+    return int(value) if len(value) <= _LENGTH_DIGITS else 10**_LENGTH_DIGITS
+
+
+def too_large(size: int, max_size: int) -> errors.EntityTooLarge:
+    """The EntityTooLarge for ``size`` bytes where at most ``max_size`` are allowed."""
+    # S3 names both sizes in the error body.
+    return errors.EntityTooLarge(ProposedSize=str(size), MaxSizeAllowed=str(max_size))
 
 
 def _content_md5(headers: Mapping[str, list[str]]) -> bytes | None:

@@ -21,6 +21,14 @@ Invariants:
   aborted: no partial object, no temp file.
 - ``request.content`` is an empty BytesIO for every request: Twisted's
   ``requestReceived`` seeks it, and nothing reads it.
+
+A graceful stop (``NanioSite.drain``, called once the ports no longer
+accept): idle keep-alive connections close at once; a connection with a
+request in progress closes right after its answer, which says
+``Connection: close``; when the shutdown timeout passes, what is left is
+aborted, so an upload cut off there leaves nothing (see above).  The site
+knows its open connections (a set, touched once per connection) and asks
+each channel's ``requests`` whether it is busy: nothing is added per request.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -37,8 +46,9 @@ from twisted.web.http import HTTPChannel
 
 from nanio import errors
 from nanio.logs import censor_uri
-from nanio.web.call import S3Call
-from nanio.web.resource import S3Resource, make_s3_resource
+from nanio.s3 import xml
+from nanio.web.call import S3Call, new_request_id
+from nanio.web.resource import NanioResource, S3Resource, make_s3_resource
 from nanio.web.sinks import DiscardSink
 
 if TYPE_CHECKING:
@@ -51,6 +61,16 @@ if TYPE_CHECKING:
 LINGER_SECONDS = 5.0
 #: Idle connections are closed after this long.
 IDLE_TIMEOUT_SECONDS = 120
+#: The request line and headers of one request, in bytes: Twisted's default,
+#: twice S3's 8 KiB, as presigned URLs for long keys need room.
+HEADER_SECTION_LIMIT_BYTES = 16 * 1024
+#: Header lines in one request (Twisted's default).
+HEADER_COUNT_LIMIT = 500
+#: After a drain aborted its last connections, how long it waits for the
+#: transports to report the loss (they do on the next reactor turn).
+ABORT_GRACE_SECONDS = 2.0
+#: An idle connection closed by a stop is cut if still open after this long.
+IDLE_CLOSE_GRACE_SECONDS = 2.0
 
 
 class StreamingRequest(server.Request):
@@ -99,13 +119,106 @@ class StreamingRequest(server.Request):
 class NanioChannel(HTTPChannel):
     """An HTTP/1.1 channel that lets the request decide before the body."""
 
+    #: The request line and headers together, in bytes (line ends aside).
+    totalHeadersSize = HEADER_SECTION_LIMIT_BYTES
+    #: Header lines per request.
+    maxHeaders = HEADER_COUNT_LIMIT
+    #: One line: a request line or header longer than the whole section may
+    #: be is refused as it arrives, not buffered.
+    MAX_LENGTH = HEADER_SECTION_LIMIT_BYTES
+
     _answered_early = False
     _linger: IDelayedCall | None = None
+    #: The server is stopping: the request in progress is this connection's last.
+    _closing = False
     site: NanioSite
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.site.track(self)
+
+    def close_when_idle(self) -> None:
+        """Close now if no request is in progress, else right after its answer."""
+        self._closing = True
+        if self._linger is not None:
+            return  # already half-closed after an early answer: the linger ends it
+        if not self.requests:
+            self.loseConnection()
+            # Over TLS, loseConnection waits for the client's close_notify,
+            # which an idle pooled client (boto3's) never sends: a stop must
+            # not wait for it.
+            self.site.clock.callLater(IDLE_CLOSE_GRACE_SECONDS, self._abort_if_open)
+            return
+        self.persistent = False
+        for request in self.requests:
+            if not request.startedWriting:
+                # Tell the client, so it does not send another request here.
+                request.setHeader(b"connection", b"close")
+
+    def _abort_if_open(self) -> None:
+        transport = self.transport
+        if self in self.site.channels and transport is not None:
+            cast(ITCPTransport, transport).abortConnection()
+
+    # Twisted answers a header section over its limits with a bare "400 Bad
+    # Request": no S3 error code, no request id.  These three catch each
+    # limit just before Twisted would, and answer as S3 does.
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._answered_early:
+            return  # refused: what follows is dropped until the linger ends
+        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+            self.refuse_header_section()
+            return
+        super().lineReceived(line)
+
+    def headerReceived(self, line: bytes) -> bool:
+        if self._receivedHeaderCount >= self.maxHeaders:
+            self.refuse_header_section()
+            return False
+        return bool(super().headerReceived(line))
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self.refuse_header_section()
+
+    def refuse_header_section(self) -> None:
+        """Answer 400 RequestHeaderSectionTooLarge in S3 XML and close after it."""
+        if self._answered_early or self.transport is None:
+            return
+        self._answered_early = True
+        self.persistent = False
+        error = errors.RequestHeaderSectionTooLarge()
+        request_id = new_request_id()
+        body = xml.error_body(error.code, error.message, None, request_id, error.fields)
+        self.transport.writeSequence(
+            [
+                b"HTTP/1.1 400 Bad Request\r\n",
+                b"Content-Type: application/xml\r\n",
+                b"Content-Length: %d\r\n" % len(body),
+                b"x-amz-request-id: " + request_id.encode("ascii") + b"\r\n",
+                b"Connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        self._log.info(
+            "Refused a request whose header section passed {limit} bytes or {count} "
+            "headers {request_id}",
+            limit=self.totalHeadersSize,
+            count=self.maxHeaders,
+            request_id=request_id,
+        )
+        # Half-closed and drained for a while (loseConnection below): the
+        # client is most likely still sending, and closing a socket with
+        # unread data makes the kernel reset it, answer and all.
+        self.loseConnection()
 
     def allHeadersReceived(self) -> None:
         request = self.requests[-1]
         self.persistent = self.checkPersistence(request, self._version)
+        if self._closing:
+            # Its headers were still arriving when the stop began: served, but the last.
+            self.persistent = False
+            request.setHeader(b"connection", b"close")
         request.gotLength(self.length)
         call: S3Call | None = request.s3call
         if call is not None and call.error is not None and self.length != 0:
@@ -125,8 +238,12 @@ class NanioChannel(HTTPChannel):
         # Say so: a client that is not told may send its next request on a
         # connection that is about to close.
         self.requests[-1].setHeader(b"connection", b"close")
-        super().allContentReceived()
+        # Set before the dispatch: an answer written at once (an error) ends
+        # in loseConnection() right inside it, which must half-close and
+        # linger, not close on unread body bytes (the kernel would send RST
+        # and the client lose the answer: EPIPE mid-body).
         self._answered_early = True
+        super().allContentReceived()
 
     def allContentReceived(self) -> None:
         # After an early answer the transfer decoder may still report the end
@@ -169,6 +286,7 @@ class NanioChannel(HTTPChannel):
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
         super().connectionLost(reason)
+        self.site.forget(self)
 
 
 class NanioSite(server.Site):
@@ -184,10 +302,86 @@ class NanioSite(server.Site):
     def __init__(
         self, s3: S3Resource, *, clock: IReactorTime, access_log: bool = True, **kwargs: Any
     ) -> None:
-        super().__init__(s3.app.resource(), requestFactory=StreamingRequest, **kwargs)
+        super().__init__(NanioResource(s3), requestFactory=StreamingRequest, **kwargs)
         self.s3 = s3
         self.clock = clock
         self.access_log = access_log
+        #: Open connections, for a graceful stop.
+        self.channels: set[NanioChannel] = set()
+        self._draining = False
+        self._drain_waiters: list[Deferred[None]] = []
+        self._drain_timer: IDelayedCall | None = None
+
+    def track(self, channel: NanioChannel) -> None:
+        """Count a new connection as open."""
+        self.channels.add(channel)
+        if self._draining:
+            # Accepted just before the port closed: not to be served after all.
+            channel.close_when_idle()
+
+    def forget(self, channel: NanioChannel) -> None:
+        """Count a connection as closed."""
+        self.channels.discard(channel)
+        if self._draining and not self.channels:
+            self._drained()
+
+    def drain(self, timeout_seconds: float) -> Deferred[None]:
+        """Close every connection as its request finishes; fire once none is left.
+
+        Call it once the ports no longer accept.  Idle connections close now;
+        after ``timeout_seconds`` the connections still busy are aborted,
+        which aborts their uploads.
+        """
+        waiter: Deferred[None] = Deferred()
+        self._drain_waiters.append(waiter)
+        if not self._draining:
+            self._draining = True
+            busy = sum(1 for channel in self.channels if channel.requests)
+            if busy:
+                self._log.info(
+                    "Stopping: waiting up to {timeout:g}s for {count} request(s) in progress",
+                    timeout=timeout_seconds,
+                    count=busy,
+                )
+            for channel in list(self.channels):
+                channel.close_when_idle()
+            if self.channels:
+                self._drain_timer = self.clock.callLater(timeout_seconds, self._abort_remaining)
+        if not self.channels:
+            self._drained()
+        return waiter
+
+    def _abort_remaining(self) -> None:
+        self._drain_timer = None
+        channels = list(self.channels)
+        self._log.warn(
+            "Stopping: the shutdown timeout passed; cutting off {count} connection(s)",
+            count=len(channels),
+        )
+        for channel in channels:
+            transport = channel.transport
+            if transport is not None:
+                # Every stream transport nanio listens with (TCP, UNIX, TLS)
+                # can abort; loseConnection would wait for a slow reader.
+                cast(ITCPTransport, transport).abortConnection()
+        if self.channels:
+            self._drain_timer = self.clock.callLater(ABORT_GRACE_SECONDS, self._give_up)
+
+    def _give_up(self) -> None:
+        self._drain_timer = None
+        self._log.warn(
+            "Stopping with {count} connection(s) that did not report their end",
+            count=len(self.channels),
+        )
+        self._drained()
+
+    def _drained(self) -> None:
+        if self._drain_timer is not None and self._drain_timer.active():
+            self._drain_timer.cancel()
+        self._drain_timer = None
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     def log(self, request: Any) -> None:
         if not self.access_log:

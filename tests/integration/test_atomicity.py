@@ -5,15 +5,16 @@ crash mid-upload leaves nothing visible.
 The overwrite tests run writer and reader threads against one key on the
 session server for a few seconds; every body says which version it is, so
 a reader can check its bytes against its ETag, its length and its metadata.
-The crash tests share one scenario on a server of their own: uploads in
-flight, SIGKILL, then a restart on the same data directory.
+The crash tests share one scenario on a server of their own: 50 uploads
+mid-body (half of them over an earlier version), SIGKILL, then a restart on
+the same data directory, which must show the earlier versions whole, nothing
+of the killed uploads, and no temp file once it is up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from botocore.exceptions import ClientError
 from tests.support.clients import open_connection, signed_request
 from tests.support.procs import (
     MIB,
-    age_files,
+    SOCKET_TIMEOUT_SECONDS,
     connect,
     object_path,
     pattern_block,
@@ -36,7 +37,6 @@ from tests.support.procs import (
     start_own_server,
     temp_files,
     wait_for,
-    wait_for_no_temp_files,
 )
 from tests.support.server import RunningServer, make_boto3_client
 
@@ -49,12 +49,15 @@ BODY_SIZES_BYTES = (1024, 4096 + 1, 64 * 1024, MIB - 7, MIB + 5, 2 * MIB)
 #: Every body starts with its version, padded to this many bytes.
 VERSION_FIELD_BYTES = 32
 
-#: The crash scenario: this many uploads of this size, this much of each sent.
-KILLED_UPLOADS = 20
-KILLED_UPLOAD_BYTES = 32 * MIB
-KILLED_SENT_BYTES = 2 * MIB
-#: Older than the 60 s the server leaves young temp files alone.
-TEMP_AGE_SECONDS = 120.0
+#: The crash scenario: this many uploads declaring this size, each killed
+#: once it has sent at least KILLED_SENT_BYTES, a piece every interval.
+KILLED_UPLOADS = 50
+KILLED_UPLOAD_BYTES = 64 * MIB
+KILLED_SENT_BYTES = MIB
+KILLED_PIECE_BYTES = 64 * 1024
+KILLED_PIECE_INTERVAL_SECONDS = 0.05
+#: Deadline for all 50 uploads to be under way on a busy 2-core machine.
+KILLED_START_TIMEOUT_SECONDS = 60.0
 
 
 # -- versions that describe themselves -------------------------------------------
@@ -252,81 +255,150 @@ class Crash:
     """A server killed with uploads in flight, and the same store started again."""
 
     bucket: str
-    keys: list[str]
-    #: Object files and sidecars of those keys found right after the kill.
+    #: Keys whose upload was killed and that had no version before.
+    new_keys: list[str]
+    #: Keys whose upload was killed over an earlier version, and that version's body.
+    old_versions: dict[str, bytes]
+    #: Bytes each upload had sent when the server was killed.
+    sent_bytes: list[int]
+    #: Object files and sidecars of the new keys found right after the kill.
     visible_after_kill: list[Path]
-    #: Temp files the killed server left.
-    leftover_temp_files: int
+    #: Temp files the killed server left, and those still there once it started again.
+    temp_files_before: int
+    temp_files_after: int
     restarted: RunningServer
+
+
+class SlowUpload(threading.Thread):
+    """One PUT on its own connection, sending its body a piece at a time until cut off."""
+
+    def __init__(self, server: RunningServer, path: str, stop: threading.Event) -> None:
+        super().__init__(name=f"upload {path}", daemon=True)
+        self._server = server
+        self._path = path
+        self._stopping = stop
+        #: Body bytes handed to the socket so far.
+        self.sent = 0
+
+    def run(self) -> None:
+        head = signed_head(
+            self._server, "PUT", self._path, {"Content-Length": str(KILLED_UPLOAD_BYTES)}
+        )
+        piece = pattern_block(len(self._path), KILLED_PIECE_BYTES)
+        try:
+            with connect(self._server) as sock:
+                sock.sendall(head)
+                while not self._stopping.is_set() and self.sent < KILLED_UPLOAD_BYTES:
+                    sock.sendall(piece)
+                    self.sent += len(piece)
+                    self._stopping.wait(KILLED_PIECE_INTERVAL_SECONDS)
+        except OSError:
+            pass  # the server died under us: what this test is about
 
 
 @pytest.fixture(scope="module")
 def crash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crash]:
-    """Kill a server with 20 uploads in flight, age its temp files, and start it again."""
+    """Kill a server with 50 uploads mid-body (half over older versions), then start it again."""
     root = tmp_path_factory.mktemp("crash")
     bucket = "crash"
     keys = [f"upload-{index:02d}" for index in range(KILLED_UPLOADS)]
+    old_versions = {key: f"old version of {key}".encode() for key in keys[::2]}
+    new_keys = [key for key in keys if key not in old_versions]
     server = start_own_server(root)
-    make_boto3_client(server).create_bucket(Bucket=bucket)
-    sockets: list[socket.socket] = []
+    client = make_boto3_client(server)
+    client.create_bucket(Bucket=bucket)
+    for key, body in old_versions.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    stop = threading.Event()
+    uploads = [SlowUpload(server, f"/{bucket}/{key}", stop) for key in keys]
     try:
-        for key in keys:
-            sock = connect(server)
-            sockets.append(sock)
-            sock.sendall(
-                signed_head(
-                    server, "PUT", f"/{bucket}/{key}", {"Content-Length": str(KILLED_UPLOAD_BYTES)}
-                )
-            )
-            for index in range(KILLED_SENT_BYTES // MIB):
-                sock.sendall(pattern_block(index))
-        # Every upload is in flight once it has its temp file.
+        for upload in uploads:
+            upload.start()
+        # Every upload is mid-body: it has its temp file and has sent a good part.
         wait_for(
-            lambda: len(temp_files(server.data_dir)) >= KILLED_UPLOADS, "a temp file per upload"
+            lambda: (
+                len(temp_files(server.data_dir)) >= KILLED_UPLOADS
+                and min(upload.sent for upload in uploads) >= KILLED_SENT_BYTES
+            ),
+            "every upload in flight",
+            timeout=KILLED_START_TIMEOUT_SECONDS,
         )
         server.process.kill()
         server.process.wait()
     finally:
-        for sock in sockets:
-            sock.close()
+        stop.set()
+        for upload in uploads:
+            upload.join(SOCKET_TIMEOUT_SECONDS)
         if server.process.poll() is None:
             server.stop()
+    sent = [upload.sent for upload in uploads]
     visible = [
         path
-        for key in keys
+        for key in new_keys
         for path in (
             object_path(server.data_dir, bucket, key),
             server.data_dir / bucket / ".nanio-meta" / f"{key}.json",
         )
         if path.exists()
     ]
-    leftovers = temp_files(server.data_dir)
-    age_files(leftovers, TEMP_AGE_SECONDS)
+    before = len(temp_files(server.data_dir))
+    # No aging: the killed uploads' temp files are seconds old, and no lock
+    # holds them any more.
     restarted = start_own_server(root)
+    after = len(temp_files(restarted.data_dir))
+    print(
+        f"\nSIGKILL: {len(keys)} uploads killed after {min(sent)}..{max(sent)} bytes each; "
+        f"temp files: {before} left by the kill, {after} after the restart"
+    )
     try:
-        yield Crash(bucket, keys, visible, len(leftovers), restarted)
+        yield Crash(bucket, new_keys, old_versions, sent, visible, before, after, restarted)
     finally:
         restarted.stop()
 
 
 def test_sigkill_mid_upload_leaves_no_object_on_disk(crash: Crash, record_property: Any) -> None:
-    """After a SIGKILL with 20 uploads in flight, none of their keys has a file or sidecar."""
-    record_property("uploads_killed", len(crash.keys))
+    """After a SIGKILL with 50 uploads mid-body, no new key has a file or a sidecar."""
+    record_property("uploads_killed", len(crash.sent_bytes))
     assert crash.visible_after_kill == []
 
 
-def test_restart_after_sigkill_answers_no_such_key(crash: Crash) -> None:
-    """After the restart, every key whose upload was killed answers NoSuchKey."""
+def test_restart_after_sigkill_answers_no_such_key_for_new_keys(crash: Crash) -> None:
+    """After the restart, every key whose first upload was killed answers NoSuchKey."""
     client = make_boto3_client(crash.restarted)
     codes = []
-    for key in crash.keys:
+    for key in crash.new_keys:
         with pytest.raises(ClientError) as raised:
             client.get_object(Bucket=crash.bucket, Key=key)
         codes.append(raised.value.response["Error"]["Code"])
-    assert codes == ["NoSuchKey"] * len(crash.keys)
+    assert codes == ["NoSuchKey"] * len(crash.new_keys)
 
 
-def test_restart_after_sigkill_removes_the_old_temp_files(crash: Crash) -> None:
-    """The restarted server removes the killed uploads' temp files once they are old."""
-    assert crash.leftover_temp_files >= KILLED_UPLOADS
-    wait_for_no_temp_files(crash.restarted.data_dir)
+def test_restart_after_sigkill_serves_the_versions_the_uploads_would_have_replaced(
+    crash: Crash,
+) -> None:
+    """After the restart, a key whose overwrite was killed serves its earlier version, whole."""
+    client = make_boto3_client(crash.restarted)
+    bodies = {
+        key: client.get_object(Bucket=crash.bucket, Key=key)["Body"].read()
+        for key in crash.old_versions
+    }
+    assert bodies == crash.old_versions
+
+
+def test_restart_after_sigkill_lists_only_complete_objects(crash: Crash) -> None:
+    """After the restart, the listing holds exactly the earlier versions, with their sizes."""
+    client = make_boto3_client(crash.restarted)
+    listed = client.list_objects_v2(Bucket=crash.bucket).get("Contents", [])
+    assert {entry["Key"]: entry["Size"] for entry in listed} == {
+        key: len(body) for key, body in crash.old_versions.items()
+    }
+
+
+def test_restart_after_sigkill_leaves_no_temp_file(crash: Crash, record_property: Any) -> None:
+    """The killed uploads left temp files; once the server is up again, none is left."""
+    record_property("temp_files_before", crash.temp_files_before)
+    record_property("temp_files_after", crash.temp_files_after)
+    assert crash.temp_files_before >= KILLED_UPLOADS
+    assert crash.temp_files_after == 0, (
+        f"{crash.temp_files_after} of {crash.temp_files_before} temp files left after start-up"
+    )

@@ -59,10 +59,11 @@ def sign(
     headers: dict[str, str] | None = None,
     payload_hash: str | None = "UNSIGNED-PAYLOAD",
     secret: str = SECRET_KEY,
+    host: str = HOST,
 ) -> dict[str, str]:
-    """The headers botocore's SigV4 signer puts on this request."""
+    """The headers botocore's SigV4 signer puts on this request (sent to ``host``)."""
     request = AWSRequest(
-        method=method, url=f"http://{HOST}{path}", data=body, headers=headers or {}
+        method=method, url=f"http://{host}{path}", data=body, headers=headers or {}
     )
     if payload_hash == "hash":
         payload_hash = hashlib.sha256(body).hexdigest()
@@ -79,13 +80,14 @@ def raw_request(
     signed: bool = True,
     expect_continue: bool = False,
     content_length: int | None = None,
+    host: str = HOST,
     **sign_options: object,
 ) -> tuple[bytes, bytes]:
     """(head, body): the request head as bytes and the body to send after it."""
     all_headers = dict(headers or {})
     if signed:
-        all_headers = sign(method, path, body=body, headers=all_headers, **sign_options)  # type: ignore[arg-type]
-    all_headers.setdefault("Host", HOST)
+        all_headers = sign(method, path, body=body, headers=all_headers, host=host, **sign_options)  # type: ignore[arg-type]
+    all_headers.setdefault("Host", host)
     length = len(body) if content_length is None else content_length
     if length or method in ("PUT", "POST"):
         all_headers["Content-Length"] = str(length)

@@ -164,8 +164,12 @@ def start_server(
     cwd: Path | None = None,
     clean_exit_statuses: tuple[int, ...] = (0,),
     timeout: float = START_TIMEOUT_SECONDS,
+    pass_fds: Sequence[int] = (),
 ) -> RunningServer:
-    """Run ``command`` and return once it logs the address it listens on."""
+    """Run ``command`` and return once it logs the address it listens on.
+
+    ``pass_fds`` stay open in the child (a listening socket it is to adopt).
+    """
     child_environ = clean_environ(
         {"NANIO_ACCESS_KEY": ACCESS_KEY, "NANIO_SECRET_KEY": SECRET_KEY, **(environ or {})}
     )
@@ -179,6 +183,7 @@ def start_server(
         errors="replace",
         env=child_environ,
         cwd=cwd or data_dir.parent,
+        pass_fds=tuple(pass_fds),
     )
     assert process.stdout is not None
     pump = OutputPump(process.stdout, log_path)

@@ -48,6 +48,11 @@ CASES = [
     # An off-switch can only say False; the environment may say either.
     Case("access_log", False, "true", "false", False, True, False),
     Case("fsync", False, "true", "false", False, True, False),
+    Case("workers", "2", "3", "4", 2, 3, 4),
+    # The file may give an integer or a float; either becomes a float.
+    Case("shutdown_timeout", "1.5", "0", "45", 1.5, 0.0, 45.0),
+    # Sizes: plain bytes or a unit; the file may give an integer.
+    Case("max_object_size", "1MiB", "2 GB", "3", 1024**2, 2 * 1000**3, 3),
     Case(
         "listen",
         ["tcp:7001"],
@@ -346,6 +351,38 @@ def test_boolean_port_in_file_is_refused(tmp_path: Path) -> None:
     message = refusal({"options": path}, CREDENTIALS)
     assert_one_sentence(message)
     assert path in message
+
+
+@pytest.mark.parametrize("workers", ["0", "257", "two", "-1", "1.5"])
+def test_bad_workers_is_refused(workers: str) -> None:
+    """A worker count that is not an integer from 1 to 256 is refused, quoting it."""
+    message = refusal({"workers": workers}, CREDENTIALS)
+    assert_one_sentence(message)
+    assert message == f"--workers must be an integer from 1 to 256, not {workers!r}."
+
+
+def test_boolean_workers_in_file_is_refused(tmp_path: Path) -> None:
+    """workers = true in the options file is refused, naming the file."""
+    path = options_file(tmp_path, "[server]\nworkers = true\n")
+    message = refusal({"options": path}, CREDENTIALS)
+    assert_one_sentence(message)
+    assert path in message
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf", "soon", "86401"])
+def test_bad_shutdown_timeout_is_refused(seconds: str) -> None:
+    """A shutdown timeout that is not a number of seconds from 0 to 86400 is refused."""
+    message = refusal({"shutdown_timeout": seconds}, CREDENTIALS)
+    assert_one_sentence(message)
+    assert message == (
+        f"--shutdown-timeout must be a number of seconds from 0 to 86400, not {seconds!r}."
+    )
+
+
+def test_bad_shutdown_timeout_in_environment_names_the_variable() -> None:
+    """A bad NANIO_SHUTDOWN_TIMEOUT is refused naming the variable, not the flag."""
+    message = refusal({}, {**CREDENTIALS, "NANIO_SHUTDOWN_TIMEOUT": "later"})
+    assert message.startswith("NANIO_SHUTDOWN_TIMEOUT must be")
 
 
 def test_unknown_log_level_is_refused() -> None:

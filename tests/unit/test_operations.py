@@ -67,6 +67,34 @@ def test_unsupported_subresource_never_creates_a_bucket() -> None:
     assert classify("PUT", B, {"policy": "", "x": "1"}, {}) is Operation.Unsupported
 
 
+@pytest.mark.parametrize(
+    ("method", "shape", "query"),
+    [
+        ("PUT", B, {"versioning": ""}),
+        ("DELETE", B, {"versioning": ""}),
+        ("PUT", B, {"location": ""}),
+        ("DELETE", B, {"uploads": ""}),
+        ("DELETE", OBJ, {"acl": ""}),
+        ("PUT", OBJ, {"uploads": ""}),
+        ("PUT", OBJ, {"uploadId": "u"}),
+        ("HEAD", OBJ, {"uploadId": "u"}),
+    ],
+    ids=str,
+)
+def test_a_known_subresource_under_another_method_is_unsupported(
+    method: str, shape: Shape, query: dict[str, str]
+) -> None:
+    """PUT /bkt?versioning is never CreateBucket, nor DELETE /bkt/k?acl a DeleteObject."""
+    assert classify(method, shape, query, {}) is Operation.Unsupported
+
+
+def test_plain_parameters_keep_the_catch_all_operations() -> None:
+    """versionId, partNumber and listing parameters are no sub-resources."""
+    assert classify("DELETE", OBJ, {"versionId": "null"}, {}) is Operation.DeleteObject
+    assert classify("GET", OBJ, {"partNumber": "1"}, {}) is Operation.GetObject
+    assert classify("GET", B, {"prefix": "a", "max-keys": "1"}, {}) is Operation.ListObjects
+
+
 def test_bodies_are_declared_per_operation() -> None:
     """Uploads stream, XML operations buffer, the rest take no body."""
     assert Operation.PutObject.body is Body.OBJECT

@@ -582,8 +582,8 @@ def test_clean_temp_keeps_uploads_in_progress(store: Store) -> None:
 
 
 def test_clean_temp_keeps_recent_files(store: Store) -> None:
-    """By default clean_temp leaves files younger than a minute."""
-    stray = Path(store.root) / ".nanio/tmp/recent.tmp"
+    """By default clean_temp leaves files younger than a minute when nanio did not name them."""
+    stray = Path(store.root) / ".nanio/tmp/recent.partial"
     stray.write_bytes(b"x")
     assert store.clean_temp() == 0
     assert stray.exists()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 from nanio import errors
 from nanio.s3 import headers as s3headers
 from nanio.s3 import xml
 from nanio.s3.checksums import ALGORITHMS
 from nanio.s3.model import ObjectMeta
-from nanio.web.call import S3Call, part_number
+from nanio.s3.numbers import decimal
+from nanio.web.call import MAX_PART_NUMBER, S3Call, part_number
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
 from nanio.web.handlers.object import (
     closed_on_error,
@@ -22,10 +22,12 @@ from nanio.web.handlers.object import (
 )
 from nanio.web.handlers.service import parse_max
 from nanio.web.keepalive import WhitespaceKeepAlive
-from nanio.web.sinks import BufferSink, ObjectSink
+from nanio.web.sinks import MAX_PART_SIZE_BYTES, BufferSink, ObjectSink, too_large
 
 #: Pages of ListParts and ListMultipartUploads hold at most this many entries.
 MAX_LISTED = 1000
+#: Byte offsets past 20 digits lie beyond any object (5 TiB has 13).
+_OFFSET_DIGITS = 20
 
 
 def _owner_key(ctx: Context, call: S3Call) -> str | None:
@@ -85,6 +87,9 @@ async def upload_part_copy(ctx: Context, request: Any, call: S3Call) -> bytes:
         size = source.meta.size
         byte_range = _copy_source_range(call.header("x-amz-copy-source-range"), size)
         offset, length = (0, size) if byte_range is None else (byte_range.start, byte_range.length)
+        max_size = min(MAX_PART_SIZE_BYTES, ctx.settings.max_object_size)
+        if length > max_size:
+            raise too_large(length, max_size)
     temp, etag = await ctx.blocking(copy_to_temp, ctx, source, offset, length)
     part = ctx.store.commit_part(call.bucket, call.key, upload_id, number, temp, etag, {})
     return xml_response(request, xml.copy_part_result(part.etag, part.last_modified))
@@ -95,14 +100,16 @@ def _copy_source_range(value: str | None, size: int) -> s3headers.ByteRange | No
     if value is None:
         return None
     first, _, last = value.removeprefix("bytes=").partition("-")
-    if not (value.startswith("bytes=") and first.isdigit() and last.isdigit()):
+    digits = (first + last).isascii() and first.isdigit() and last.isdigit()
+    if not (value.startswith("bytes=") and digits):
         raise errors.InvalidArgument(
             "The x-amz-copy-source-range value must be of the form bytes=first-last "
             "where first and last are the zero-based offsets of the first and last bytes to copy",
             ArgumentName="x-amz-copy-source-range",
         )
-    start, end = int(first), int(last)
-    if start > end or end >= size:
+    start, end = decimal(first, _OFFSET_DIGITS), decimal(last, _OFFSET_DIGITS)
+    # An offset too long to read lies beyond any object.
+    if start is None or end is None or start > end or end >= size:
         raise errors.InvalidArgument(
             f"Range specified is not valid for source object of size: {size}",
             ArgumentName="x-amz-copy-source-range",
@@ -127,11 +134,12 @@ async def complete_multipart_upload(ctx: Context, request: Any, call: S3Call) ->
                 call.query["uploadId"],
                 parts,
                 precondition=precondition,
+                max_size=ctx.settings.max_object_size,
             )
         )
     finally:
         keepalive.stop()
-    location = "/" + quote(call.bucket) + "/" + quote(call.key)
+    location = call.location(call.key)
     set_checksum_headers(request, meta.checksums)
     document = xml_response(
         request, xml.complete_multipart_upload(location, call.bucket, call.key, meta.etag)
@@ -146,13 +154,8 @@ def abort_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
 
 def list_parts(ctx: Context, request: Any, call: S3Call) -> bytes:
     upload_id = call.query["uploadId"]
-    raw_marker = call.query.get("part-number-marker", "0") or "0"
-    if not raw_marker.isdigit():
-        raise errors.InvalidArgument(
-            "Provided part-number-marker not an integer or within integer range",
-            ArgumentName="part-number-marker",
-        )
-    marker = int(raw_marker)
+    # Past the last part number a marker lists nothing, whatever its value.
+    marker = parse_max(call, "part-number-marker", MAX_PART_NUMBER, default=0)
     max_parts = parse_max(call, "max-parts", MAX_LISTED)
     ctx.store.upload_info(call.bucket, call.key, upload_id)
     parts, truncated = ctx.store.list_parts(

@@ -19,7 +19,7 @@ from nanio.storage.objects import Precondition
 from nanio.web.call import S3Call, part_number
 from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
 from nanio.web.producers import FileProducer
-from nanio.web.sinks import ObjectSink
+from nanio.web.sinks import ObjectSink, too_large
 
 #: Bodies up to this size are read with one pread and written at once: a
 #: producer costs more than it saves for small objects (the hot path).
@@ -230,11 +230,13 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     source, _, version = value.partition("?")
     if version and version not in ("versionId=null", "versionId="):
         raise errors.InvalidArgument("Versions other than 'null' do not exist on this server.")
-    bucket, _, key = unquote(source, errors="strict").lstrip("/").partition("/")
     try:
+        bucket, _, key = unquote(source, errors="strict").lstrip("/").partition("/")
         validate_bucket_name(bucket)
         validate_key(key)
-    except errors.S3Error:
+    except (errors.S3Error, UnicodeDecodeError):
+        # UnicodeDecodeError: an escape that is not UTF-8 ("%FF", or ".."
+        # spelled as overlong UTF-8) names no key at all.
         raise errors.InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
             ArgumentName="x-amz-copy-source",
@@ -349,6 +351,9 @@ async def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
             content_type = source.meta.content_type
             stored, user_meta = source.meta.headers, source.meta.user_metadata
         size = source.meta.size
+        if size > ctx.settings.max_object_size:
+            # A source stored before the cap was lowered, or dropped in by hand.
+            raise too_large(size, ctx.settings.max_object_size)
     temp, etag = await ctx.blocking(copy_to_temp, ctx, source, 0, size)
     meta = ObjectMeta(
         etag=etag,

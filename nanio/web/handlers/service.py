@@ -8,6 +8,7 @@ from typing import Any
 
 from nanio import errors
 from nanio.s3 import xml
+from nanio.s3.numbers import decimal, digits_for
 from nanio.web.call import S3Call
 from nanio.web.handlers.context import Context, xml_response
 
@@ -30,16 +31,18 @@ def decode_token(token: str) -> str:
         ) from None
 
 
-def parse_max(call: S3Call, name: str, limit: int) -> int:
-    """A max-keys style parameter: an integer from 0, capped at ``limit``."""
+#: S3 reads max-keys and its kin as 32-bit signed integers.
+_INT32_MAX = 2**31 - 1
+_INT32_DIGITS = digits_for(_INT32_MAX)
+
+
+def parse_max(call: S3Call, name: str, limit: int, default: int | None = None) -> int:
+    """A max-keys style parameter: an integer from 0, capped at ``limit`` (its default)."""
     raw = call.query.get(name)
     if raw is None or raw == "":
-        return limit
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
+        return limit if default is None else default
+    value = decimal(raw, _INT32_DIGITS)
+    if value is None or value > _INT32_MAX:
         raise errors.InvalidArgument(
             f"Provided {name} not an integer or within integer range",
             ArgumentName=name,

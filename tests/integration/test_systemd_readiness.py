@@ -1,0 +1,141 @@
+"""
+Readiness under a ``Type=notify`` unit, without systemd: the test binds the
+notification socket and sets ``NOTIFY_SOCKET`` as systemd would.
+
+The server is started without waiting for its log, so that the test sees
+``READY=1`` first and only then knocks on the port: the port must already
+answer, or readiness came too early.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    START_TIMEOUT_SECONDS,
+    TWISTED_RUNNER_EXIT_STATUSES,
+    OutputPump,
+    RunningServer,
+    clean_environ,
+    serve_command,
+    twist_command,
+)
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """systemd's side of sd_notify: a bound datagram socket and its path."""
+    path = str(tmp_path / "notify")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path)
+    receiver.settimeout(START_TIMEOUT_SECONDS)
+    try:
+        yield receiver, path
+    finally:
+        receiver.close()
+
+
+def launch(
+    command: list[str], tmp_path: Path, notify_path: str, clean_exit_statuses: tuple[int, ...]
+) -> RunningServer:
+    """Start a server with NOTIFY_SOCKET set, without waiting for anything."""
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=clean_environ(
+            {
+                "NANIO_ACCESS_KEY": ACCESS_KEY,
+                "NANIO_SECRET_KEY": SECRET_KEY,
+                "NOTIFY_SOCKET": notify_path,
+            }
+        ),
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    pump = OutputPump(process.stdout, tmp_path / "server.log")
+    pump.start()
+    return RunningServer(
+        endpoint_url="",  # known from READY=1's STATUS line
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        data_dir=tmp_path / "data",
+        log_path=tmp_path / "server.log",
+        process=process,
+        clean_exit_statuses=clean_exit_statuses,
+        _pump=pump,
+    )
+
+
+def answers(url: str) -> bool:
+    """True if an HTTP request to ``url`` gets any answer at all."""
+    try:
+        with urllib.request.urlopen(url + "/", timeout=START_TIMEOUT_SECONDS):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an S3 error is an answer
+    except OSError:
+        return False
+
+
+def receive(receiver: socket.socket, server: RunningServer) -> str:
+    """The next notification; fails with the server's log if none comes in time."""
+    try:
+        return receiver.recv(4096).decode("utf-8")
+    except TimeoutError:
+        server.process.kill()
+        raise AssertionError(f"no notification; the server said:\n{server.log_text()}") from None
+
+
+RUNNERS: dict[str, tuple[Callable[..., list[str]], tuple[int, ...]]] = {
+    "nanio-serve": (serve_command, (0,)),
+    "twist": (twist_command, TWISTED_RUNNER_EXIT_STATUSES),
+}
+
+
+@pytest.mark.parametrize("runner", list(RUNNERS))
+def test_ready_comes_once_the_port_answers(
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], runner: str
+) -> None:
+    """READY=1 arrives with a STATUS naming the port, and that port already answers."""
+    receiver, path = notify_socket
+    command, clean = RUNNERS[runner]
+    server = launch(command(tmp_path / "data"), tmp_path, path, clean)
+    try:
+        message = receive(receiver, server)
+        ready, _, status = message.partition("\n")
+        assert ready == "READY=1"
+        assert status.startswith("STATUS=nanio listening on http://127.0.0.1:")
+        url = status.removeprefix("STATUS=nanio listening on ")
+        assert answers(url)
+        assert f"nanio listening on {url}" in server.log_text()
+    finally:
+        exit_status = server.stop()
+    assert exit_status in clean
+
+
+def test_stopping_is_said_on_sigterm(
+    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+) -> None:
+    """SIGTERM makes nanio serve tell systemd STOPPING=1 before it exits cleanly."""
+    receiver, path = notify_socket
+    server = launch(serve_command(tmp_path / "data"), tmp_path, path, (0,))
+    try:
+        assert receive(receiver, server).startswith("READY=1\n")
+    finally:
+        exit_status = server.stop()
+    assert receive(receiver, server) == "STOPPING=1"
+    assert exit_status == 0
