@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_to_bytes
@@ -131,6 +132,8 @@ class S3Call:
     auth: AuthResult | None = None
     sink: Sink = field(default_factory=DiscardSink)
     error: errors.S3Error | None = None
+    #: The Klein endpoint the path matched, and its arguments.
+    route: tuple[str, Mapping[str, str]] | None = None
     #: The bucket the Host header named (virtual-host style), else None.
     virtual_host_bucket: str | None = None
     #: The raw path prefix of nanio's mount point in a foreign site ("/s3"),
@@ -255,6 +258,7 @@ class Preflight:
             raise errors.MethodNotAllowed() from None
         except WerkzeugNotFound:
             raise errors.InvalidURI("Couldn't parse the specified URI.") from None
+        call.route = endpoint, args
         shape = ROUTE_SHAPES[endpoint]
         bucket = args.get("bucket", "")
         key = args.get("key", "")
