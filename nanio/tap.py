@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from twisted.application.service import IService, MultiService
-from twisted.logger import ILogObserver, LogLevel, textFileLogObserver
+from twisted.logger import ILogObserver, LogLevel
 from twisted.python import usage
 from twisted.python.components import Componentized
 
@@ -45,7 +45,7 @@ from nanio.config import (
     ensure_data_dir,
     load_settings,
 )
-from nanio.logs import LOG_LEVELS, level_filter
+from nanio.logs import LOG_LEVELS, level_filter, text_observer
 
 if TYPE_CHECKING:
     from twisted.python.logfile import LogFile
@@ -205,7 +205,7 @@ def adopt_runner_logging(runner: usage.Options, level: str) -> ILogObserver | No
     else:
         # A LogFile is file-like enough for the observer: write and flush.
         stream = cast("IO[str]", _open_logfile(logfile or "twistd.log"))
-    return level_filter(textFileLogObserver(stream), level)
+    return level_filter(text_observer(stream), level)
 
 
 def _open_logfile(path: str) -> LogFile:

@@ -76,12 +76,8 @@ from twisted.internet.error import (
 from twisted.internet.interfaces import IReadDescriptor, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, ProcessProtocol
 from twisted.logger import (
-    FileLogObserver,
     ILogObserver,
-    LogEvent,
     Logger,
-    formatEventAsClassicLogText,
-    formatTime,
     globalLogBeginner,
 )
 from twisted.python.failure import Failure
@@ -89,7 +85,7 @@ from zope.interface import implementer
 
 from nanio import __version__
 from nanio.config import Settings, User, ensure_data_dir
-from nanio.logs import level_filter
+from nanio.logs import level_filter, text_observer
 from nanio.service import ListenFailed, NanioListener, describe_address, stop_services
 
 if TYPE_CHECKING:
@@ -672,15 +668,7 @@ class _ParentWatch:
 
 def worker_log_observer(stream: IO[str], tag: str) -> ILogObserver:
     """A text observer like ``nanio serve``'s, every line tagged with the worker."""
-
-    def format_event(event: LogEvent) -> str | None:
-        text = formatEventAsClassicLogText(event, formatTime=formatTime)
-        if text is None:
-            return None
-        stamp, _, rest = text.partition(" ")
-        return f"{stamp} [{tag}] {rest}"
-
-    return FileLogObserver(stream, format_event)
+    return text_observer(stream, tag)
 
 
 def stop_on_signals(reactor: Any) -> Callable[[], None]:

@@ -388,15 +388,27 @@ class NanioSite(server.Site):
             return
         call: S3Call | None = getattr(request, "s3call", None)
         started = getattr(request, "_started", 0.0)
+        method = request.method.decode("latin-1")
+        uri = censor_uri(request.uri)
+        status = request.code
+        sent = request.sentLength
+        duration_ms = (self.clock.seconds() - started) * 1000 if started else 0.0
+        request_id = call.request_id if call else "-"
+        access_key = call.auth.access_key if call and call.auth else "-"
+        # The line is made here, once, for text observers (nanio.logs); the
+        # fields stay for structured ones.
         self._log.info(
-            "{method} {uri} {status} {bytes} {duration_ms:.1f}ms {request_id} {access_key}",
-            method=request.method.decode("latin-1"),
-            uri=censor_uri(request.uri),
-            status=request.code,
-            bytes=request.sentLength,
-            duration_ms=(self.clock.seconds() - started) * 1000 if started else 0.0,
-            request_id=call.request_id if call else "-",
-            access_key=call.auth.access_key if call and call.auth else "-",
+            "{access_line}",
+            access_line=(
+                f"{method} {uri} {status} {sent} {duration_ms:.1f}ms {request_id} {access_key}"
+            ),
+            method=method,
+            uri=uri,
+            status=status,
+            bytes=sent,
+            duration_ms=duration_ms,
+            request_id=request_id,
+            access_key=access_key,
             operation=call.operation.api_name if call and call.operation else "-",
             peer=request.getClientAddress(),
         )

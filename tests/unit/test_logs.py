@@ -1,13 +1,16 @@
 """
-Log helpers: the access-log URI censor and the level filter.
+Log helpers: the access-log URI censor, the level filter and the text observer.
 """
 
 from __future__ import annotations
 
-import pytest
-from twisted.logger import LogEvent, Logger
+import io
 
-from nanio.logs import censor_uri, level_filter
+import pytest
+from twisted.logger import LogEvent, Logger, LogLevel, formatEventAsClassicLogText, formatTime
+from twisted.python.failure import Failure
+
+from nanio.logs import censor_uri, level_filter, text_observer
 
 PRESIGNED_V4 = (
     b"/bucket/key.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -78,3 +81,55 @@ def test_level_filter_drops_events_below_the_level() -> None:
     log.warn("w")
     log.error("e")
     assert [event["log_format"] for event in seen] == ["w", "e"]
+
+
+def _event(**fields: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "log_time": 1764125000.25,
+        "log_level": LogLevel.info,
+        "log_namespace": "nanio.web.site.NanioSite",
+    }
+    event.update(fields)
+    return event
+
+
+def test_text_observer_writes_twisteds_classic_line_for_an_access_event() -> None:
+    """An access event's ready-made line comes out exactly as Twisted's formatter writes it."""
+    event = _event(log_format="{access_line}", access_line="GET /b/k 200 5 0.1ms ID key")
+    stream = io.StringIO()
+    text_observer(stream)(event)
+    assert stream.getvalue() == formatEventAsClassicLogText(event)
+
+
+def test_text_observer_writes_other_events_with_their_traceback() -> None:
+    """Events without a ready-made line are formatted by Twisted, failures with their traceback."""
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failure = Failure()
+    event = _event(log_format="it failed: {what}", what="x", log_failure=failure)
+    stream = io.StringIO()
+    text_observer(stream)(event)
+    assert stream.getvalue().startswith(formatEventAsClassicLogText(event).rstrip("\n"))
+    assert "ValueError: boom" in stream.getvalue()
+
+
+def test_text_observer_stamps_change_with_the_second() -> None:
+    """The cached timestamp is recomputed when the second changes."""
+    stream = io.StringIO()
+    observer = text_observer(stream)
+    for when in (1764125000.1, 1764125000.9, 1764125001.0):
+        observer(_event(log_time=when, log_format="x"))
+    stamps = [line.split(" ")[0] for line in stream.getvalue().splitlines()]
+    assert stamps == [formatTime(1764125000.1), formatTime(1764125000.9), formatTime(1764125001.0)]
+    assert stamps[0] == stamps[1] != stamps[2]
+
+
+def test_text_observer_tags_every_line() -> None:
+    """With a tag, each line reads "<time> [<tag>] [<system>] <text>"."""
+    stream = io.StringIO()
+    text_observer(stream, "worker 2 pid 7")(_event(log_format="hello"))
+    assert (
+        stream.getvalue().split(" ", 1)[1]
+        == "[worker 2 pid 7] [nanio.web.site.NanioSite#info] hello\n"
+    )
