@@ -276,3 +276,13 @@ class RequestHeaderSectionTooLarge(S3Error):
     # "400 Bad Request" with no S3 error in it).
     code, status = "RequestHeaderSectionTooLarge", 400
     message = "Your request header section exceeds the maximum allowed size."
+
+
+class RequestTimeout(S3Error):
+    # S3's answer to a client that stops sending mid-request: the request
+    # line and headers took too long, or the body stalled.
+    code, status = "RequestTimeout", 400
+    message = (
+        "Your socket connection to the server was not read from or written to within "
+        "the timeout period. Idle connections will be closed."
+    )

@@ -278,6 +278,11 @@ class ObjectSink:
         """Pause this producer (the connection) while the disk falls behind."""
         self._spool.attach(producer)
 
+    @property
+    def reading_paused(self) -> bool:
+        """Whether nanio has stopped reading the body while the disk catches up."""
+        return self._spool.paused
+
     def finish(self) -> Deferred[ReceivedObject]:
         """Once every byte is on disk, verify what the client declared.
 

@@ -22,6 +22,18 @@ Invariants:
 - ``request.content`` is an empty BytesIO for every request: Twisted's
   ``requestReceived`` seeks it, and nothing reads it.
 
+Slow clients (slowloris) are cut off by three timeouts, each answered with
+S3's ``RequestTimeout`` through the early-answer path: Twisted's idle timeout
+(``IDLE_TIMEOUT_SECONDS``, between requests), a deadline for the request line
+and headers counted from the first byte of each request
+(``HEADER_TIMEOUT_SECONDS``: Twisted's idle timer restarts on every byte, so
+one byte every few seconds would hold a connection forever), and a body stall
+(``BODY_STALL_SECONDS`` with no body byte).  A body is not stalled while nanio
+itself has stopped reading it (the spool waits for the disk), nor once it is
+complete.  The head deadline costs nothing when a head arrives in one read:
+it starts only when a read ends mid-head.  The body timer is one per request;
+each chunk only records the time, and the timer re-arms for what is left.
+
 A graceful stop (``NanioSite.drain``, called once the ports no longer
 accept): idle keep-alive connections close at once; a connection with a
 request in progress closes right after its answer, which says
@@ -42,7 +54,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.http import HTTPChannel
+from twisted.web.http import RESPONSES, HTTPChannel
 
 from nanio import errors
 from nanio.logs import censor_uri
@@ -61,6 +73,10 @@ if TYPE_CHECKING:
 LINGER_SECONDS = 5.0
 #: Idle connections are closed after this long.
 IDLE_TIMEOUT_SECONDS = 120
+#: The request line and headers must be complete this long after their first byte.
+HEADER_TIMEOUT_SECONDS = 20.0
+#: A request body with no new byte for this long is cut off.
+BODY_STALL_SECONDS = 30.0
 #: The request line and headers of one request, in bytes: Twisted's default,
 #: twice S3's 8 KiB, as presigned URLs for long keys need room.
 HEADER_SECTION_LIMIT_BYTES = 16 * 1024
@@ -71,6 +87,12 @@ HEADER_COUNT_LIMIT = 500
 ABORT_GRACE_SECONDS = 2.0
 #: An idle connection closed by a stop is cut if still open after this long.
 IDLE_CLOSE_GRACE_SECONDS = 2.0
+
+
+def _cancel(timer: IDelayedCall | None) -> None:
+    """Cancel a delayed call, unless there is none or it already ran."""
+    if timer is not None and timer.active():
+        timer.cancel()
 
 
 class StreamingRequest(server.Request):
@@ -129,6 +151,12 @@ class NanioChannel(HTTPChannel):
 
     _answered_early = False
     _linger: IDelayedCall | None = None
+    #: Runs out HEADER_TIMEOUT_SECONDS after a head began arriving.
+    _head_timer: IDelayedCall | None = None
+    #: Checks, while a body arrives, that it has not stalled.
+    _body_timer: IDelayedCall | None = None
+    #: When the last piece of the current body arrived (site clock).
+    _body_seen_at = 0.0
     #: The server is stopping: the request in progress is this connection's last.
     _closing = False
     site: NanioSite
@@ -136,6 +164,78 @@ class NanioChannel(HTTPChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.site.track(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        if self._head_timer is None and self.line_mode:
+            self._watch_head()
+
+    def _watch_head(self) -> None:
+        # A head that arrived whole was handled inside dataReceived: nothing
+        # to time.  One cut mid-line or between header lines is timed from
+        # here, the end of the read that brought its first bytes.
+        if (self._buffer or self._receivedHeaderSize) and not self._answered_early:
+            self._head_timer = self.site.clock.callLater(
+                HEADER_TIMEOUT_SECONDS, self._head_timed_out
+            )
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        request_id = self._refuse_head(errors.RequestTimeout())
+        if request_id is not None:
+            self._log.info(
+                "Cut off a client whose request head took over {timeout:g}s {request_id}",
+                timeout=HEADER_TIMEOUT_SECONDS,
+                request_id=request_id,
+            )
+
+    def _stop_head_timer(self) -> None:
+        _cancel(self._head_timer)
+        self._head_timer = None
+
+    def _watch_body(self) -> None:
+        clock = self.site.clock
+        self._body_seen_at = clock.seconds()
+        self._body_timer = clock.callLater(BODY_STALL_SECONDS, self._check_body)
+
+    def _check_body(self) -> None:
+        clock = self.site.clock
+        now = clock.seconds()
+        request = self.requests[-1] if self.requests else None
+        call: S3Call | None = getattr(request, "s3call", None)
+        if call is not None and getattr(call.sink, "reading_paused", False):
+            # nanio is the one not reading (the disk is behind): the client
+            # gets a whole new period once reading resumes, and Twisted's
+            # idle timer, which only sees bytes arrive, must not fire either.
+            self._body_seen_at = now
+            self.resetTimeout()
+        idle = now - self._body_seen_at
+        if idle < BODY_STALL_SECONDS:
+            self._body_timer = clock.callLater(BODY_STALL_SECONDS - idle, self._check_body)
+            return
+        self._body_timer = None
+        if call is None:
+            return  # not reachable: a body follows a preflighted head
+        self._log.info(
+            "Cut off a client whose request body stalled for {timeout:g}s {request_id}",
+            timeout=BODY_STALL_SECONDS,
+            request_id=call.request_id,
+        )
+        call.error = errors.RequestTimeout()
+        call.sink.abort()
+        call.sink = DiscardSink()
+        self.answer_early()
+
+    def _stop_body_timer(self) -> None:
+        _cancel(self._body_timer)
+        self._body_timer = None
+
+    def requestDone(self, request: server.Request) -> None:
+        super().requestDone(request)
+        # Pipelined bytes of the next request were replayed from the buffer,
+        # not through dataReceived: time the head they began.
+        if self._head_timer is None and self.line_mode and self.transport is not None:
+            self._watch_head()
 
     def close_when_idle(self) -> None:
         """Close now if no request is in progress, else right after its answer."""
@@ -183,16 +283,33 @@ class NanioChannel(HTTPChannel):
 
     def refuse_header_section(self) -> None:
         """Answer 400 RequestHeaderSectionTooLarge in S3 XML and close after it."""
+        request_id = self._refuse_head(errors.RequestHeaderSectionTooLarge())
+        if request_id is not None:
+            self._log.info(
+                "Refused a request whose header section passed {limit} bytes or {count} "
+                "headers {request_id}",
+                limit=self.totalHeadersSize,
+                count=self.maxHeaders,
+                request_id=request_id,
+            )
+
+    def _refuse_head(self, error: errors.S3Error) -> str | None:
+        """Answer ``error`` in S3 XML before any request was dispatched; close after it.
+
+        Returns the answer's request id, or None if the connection was
+        already answered or gone.
+        """
         if self._answered_early or self.transport is None:
-            return
+            return None
         self._answered_early = True
         self.persistent = False
-        error = errors.RequestHeaderSectionTooLarge()
+        self._stop_head_timer()
+        self._stop_body_timer()
         request_id = new_request_id()
         body = xml.error_body(error.code, error.message, None, request_id, error.fields)
         self.transport.writeSequence(
             [
-                b"HTTP/1.1 400 Bad Request\r\n",
+                b"HTTP/1.1 %d %s\r\n" % (error.status, RESPONSES[error.status]),
                 b"Content-Type: application/xml\r\n",
                 b"Content-Length: %d\r\n" % len(body),
                 b"x-amz-request-id: " + request_id.encode("ascii") + b"\r\n",
@@ -200,19 +317,14 @@ class NanioChannel(HTTPChannel):
                 body,
             ]
         )
-        self._log.info(
-            "Refused a request whose header section passed {limit} bytes or {count} "
-            "headers {request_id}",
-            limit=self.totalHeadersSize,
-            count=self.maxHeaders,
-            request_id=request_id,
-        )
         # Half-closed and drained for a while (loseConnection below): the
         # client is most likely still sending, and closing a socket with
         # unread data makes the kernel reset it, answer and all.
         self.loseConnection()
+        return request_id
 
     def allHeadersReceived(self) -> None:
+        self._stop_head_timer()
         request = self.requests[-1]
         self.persistent = self.checkPersistence(request, self._version)
         if self._closing:
@@ -229,6 +341,8 @@ class NanioChannel(HTTPChannel):
         expect = request.requestHeaders.getRawHeaders(b"expect")
         if expect and expect[0].lower() == b"100-continue" and self._version == b"HTTP/1.1":
             self._send100Continue()
+        if self.length != 0:
+            self._watch_body()
 
     def answer_early(self) -> None:
         """Answer the current request now; drop the rest of its body."""
@@ -243,17 +357,22 @@ class NanioChannel(HTTPChannel):
         # linger, not close on unread body bytes (the kernel would send RST
         # and the client lose the answer: EPIPE mid-body).
         self._answered_early = True
+        self._stop_body_timer()
         super().allContentReceived()
 
     def allContentReceived(self) -> None:
         # After an early answer the transfer decoder may still report the end
         # of the body; the request was already dispatched.
         if not self._answered_early:
+            # Whatever comes now is the answer, or the next request.
+            self._stop_body_timer()
             super().allContentReceived()
 
     def rawDataReceived(self, data: bytes) -> None:
         if self._answered_early:
             return
+        if self._body_timer is not None:
+            self._body_seen_at = self.site.clock.seconds()
         super().rawDataReceived(data)
 
     def loseConnection(self) -> None:
@@ -283,8 +402,9 @@ class NanioChannel(HTTPChannel):
         self.transport.writeSequence(sequence)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self._linger is not None and self._linger.active():
-            self._linger.cancel()
+        _cancel(self._linger)
+        self._stop_head_timer()
+        self._stop_body_timer()
         super().connectionLost(reason)
         self.site.forget(self)
 
@@ -376,8 +496,7 @@ class NanioSite(server.Site):
         self._drained()
 
     def _drained(self) -> None:
-        if self._drain_timer is not None and self._drain_timer.active():
-            self._drain_timer.cancel()
+        _cancel(self._drain_timer)
         self._drain_timer = None
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:

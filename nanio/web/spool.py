@@ -84,6 +84,11 @@ class Spool:
         """Pause and resume this producer (the sender) as the disk keeps up."""
         self._producer = producer
 
+    @property
+    def paused(self) -> bool:
+        """Whether the sender is paused, waiting for the disk (not stalled itself)."""
+        return self._paused
+
     def write(self, data: bytes) -> None:
         if self._error is not None:
             raise self._error

@@ -11,7 +11,6 @@ second and a half and shortens the keep-alive delays; nothing else changes.
 from __future__ import annotations
 
 import os
-import sys
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -19,11 +18,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.server import RunningServer, make_boto3_client, start_server
+from tests.support.procs import patched_server
+from tests.support.server import RunningServer, make_boto3_client
 
 # ``nanio serve`` with a slow disk: joining parts sleeps before it copies.
-SLOW_JOIN_SERVE = """
-import sys, time
+SLOW_JOIN = """
+import time
 import nanio.storage.multipart as multipart
 import nanio.web.keepalive as keepalive
 keepalive.KEEPALIVE_AFTER_SECONDS = 0.2
@@ -33,8 +33,6 @@ def slow_join(*args):
     time.sleep(1.5)
     join(*args)
 multipart._join = slow_join
-from nanio.cli import main
-sys.exit(main())
 """
 
 PART_BYTES = 5 * 1024 * 1024
@@ -42,15 +40,8 @@ PART_BYTES = 5 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    root = tmp_path_factory.mktemp("slow-join")
-    data_dir = root / "data"
-    command = [sys.executable, "-c", SLOW_JOIN_SERVE, "serve", "--listen"]
-    command += ["tcp:0:interface=127.0.0.1", "--data-dir", str(data_dir), "--no-fsync"]
-    server = start_server(command, data_dir=data_dir, log_path=root / "server.log", cwd=root)
-    try:
+    with patched_server(tmp_path_factory.mktemp("slow-join"), SLOW_JOIN) as server:
         yield server
-    finally:
-        assert server.stop() == 0
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -139,6 +140,24 @@ def start_own_server(root: Path, *extra: str) -> RunningServer:
         log_path=root / "server.log",
         cwd=root,
     )
+
+
+@contextlib.contextmanager
+def patched_server(root: Path, patch: str, *extra: str) -> Iterator[RunningServer]:
+    """``nanio serve`` run through ``python -c``, with ``patch`` (Python source) run first.
+
+    For what only time can show (a long join, a slow client): the patch
+    shortens a timeout or slows a step, and the server is otherwise the real
+    one.  It must stop cleanly at the end.
+    """
+    data_dir = root / "data"
+    script = f"{patch}\nimport sys\nfrom nanio.cli import main\nsys.exit(main())\n"
+    command = [sys.executable, "-c", script, *serve_command(data_dir, *extra)[1:]]
+    server = start_server(command, data_dir=data_dir, log_path=root / "server.log", cwd=root)
+    try:
+        yield server
+    finally:
+        assert server.stop() == 0
 
 
 @contextlib.contextmanager
