@@ -403,7 +403,7 @@ def run_one_server(
     return run
 
 
-def _first_line(command: list[str]) -> str:
+def first_line(command: list[str]) -> str:
     """The first line a command prints, or "" when it cannot run."""
     try:
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -485,12 +485,12 @@ def machine_info(
         "python_nanio": platform.python_version(),
         "python_original": original_python_version(original_executable),
         "nanio_executable": str(ours),
-        "nanio_version": _first_line([str(ours), "--version"]),
-        "original_version": _first_line([str(original_executable), "--version"]),
+        "nanio_version": first_line([str(ours), "--version"]),
+        "original_version": first_line([str(original_executable), "--version"]),
         "nanio_is_checkout": from_checkout,
-        "checkout_git_commit": _first_line(["git", "-C", str(repo), "rev-parse", "HEAD"]),
+        "checkout_git_commit": first_line(["git", "-C", str(repo), "rev-parse", "HEAD"]),
         "checkout_differs_from_commit": _source_differs(repo) if from_checkout else None,
-        "curl": _first_line(["curl", "--version"]),
+        "curl": first_line(["curl", "--version"]),
         "server_cpu": cpus.server_cpu,
         "client_cpu": cpus.client_cpu,
         "work_dir": str(work_dir),

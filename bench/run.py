@@ -609,16 +609,6 @@ def run_large(
     return records
 
 
-def _first_line(command: list[str]) -> str:
-    """The first line a command prints, or "" when it cannot run."""
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError:
-        return ""
-    lines = (completed.stdout or completed.stderr).strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def command_line(argv: Sequence[str]) -> str:
     """How this run was started, as a shell command from the repository root."""
     python = Path(sys.executable)
@@ -716,8 +706,8 @@ def machine(cpus: CpuPlan, ours: Path, original_executable: Path, work_dir: Path
         f"1 worker: {cpus.describe('load generator')}; more workers:"
         f" {cpus.widened().describe('load generator')}"
     )
-    info["wrk"] = _first_line(["wrk", "-v"]).split(" Copyright")[0]
-    info["cc"] = _first_line(["cc", "--version"])
+    info["wrk"] = large_objects.first_line(["wrk", "-v"]).split(" Copyright")[0]
+    info["cc"] = large_objects.first_line(["cc", "--version"])
     return info
 
 
