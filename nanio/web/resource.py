@@ -254,11 +254,10 @@ class NanioResource(Resource):
         """Send what a route returned (None: it wrote the body itself) and finish."""
         if request.finished or request._disconnected:
             return NOT_DONE_YET  # the client went away meanwhile
-        if body:
+        if body is not None:
             _with_length(body, request)
-            request.write(body)
-        elif body is not None:
-            _with_length(body, request)
+            if body:
+                request.write(body)
         request.finish()
         return NOT_DONE_YET
 
