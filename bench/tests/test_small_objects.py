@@ -214,23 +214,20 @@ def _spec(tmp_path: Path, method: str, body_bytes: int, headload: bool) -> small
     return small_objects.LoadSpec("test", method, paths, body_bytes, use_headload=headload)
 
 
-def test_headload_completes_head_requests(
-    tools: small_objects.LoadTools, toy_server: int, tmp_path: Path
-) -> None:
-    """headload counts HEAD answers that announce a body without sending it, with no errors."""
-    result = small_objects.run_load(
-        tools, _spec(tmp_path, "HEAD", 0, headload=True), toy_server, 4, 1, NOT_PINNED
-    )
-    assert (result.requests > 10, result.error_count) == (True, 0)
+def _load(
+    tools: small_objects.LoadTools, port: int, tmp_path: Path, method: str, body_bytes: int = 0
+) -> small_objects.LoadResult:
+    """A one-second, four-connection load of ``method`` on the toy server (headload unless PUT)."""
+    spec = _spec(tmp_path, method, body_bytes, headload=method != "PUT")
+    return small_objects.run_load(tools, spec, port, 4, 1, NOT_PINNED)
 
 
-def test_headload_reads_get_bodies(
-    tools: small_objects.LoadTools, toy_server: int, tmp_path: Path
+@pytest.mark.parametrize("method", ["HEAD", "GET"])
+def test_headload_completes_requests(
+    tools: small_objects.LoadTools, toy_server: int, tmp_path: Path, method: str
 ) -> None:
-    """headload reads each GET's Content-Length body before the next request, with no errors."""
-    result = small_objects.run_load(
-        tools, _spec(tmp_path, "GET", 0, headload=True), toy_server, 4, 1, NOT_PINNED
-    )
+    """headload completes HEADs (a body announced, none sent) and reads GET bodies, error-free."""
+    result = _load(tools, toy_server, tmp_path, method)
     assert (result.requests > 10, result.error_count) == (True, 0)
 
 
@@ -238,9 +235,7 @@ def test_wrk_script_sends_put_bodies_of_the_given_size(
     tools: small_objects.LoadTools, toy_server: int, tmp_path: Path
 ) -> None:
     """The wrk script's PUTs carry BODY_BYTES each and are all counted."""
-    result = small_objects.run_load(
-        tools, _spec(tmp_path, "PUT", 4096, headload=False), toy_server, 4, 1, NOT_PINNED
-    )
+    result = _load(tools, toy_server, tmp_path, "PUT", 4096)
     assert (result.requests > 10, set(_ToyHandler.put_sizes)) == (True, {4096})
 
 

@@ -85,6 +85,9 @@ class SignedRequest:
     #: "" at the root.  SigV4 signs the whole path; botocore's SigV2 signer
     #: signs only the S3 resource below it.
     mount: str = ""
+    #: The query already decoded by the caller (first value of each name),
+    #: so that a presigned request is not parsed twice; None: decoded here.
+    query: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +136,14 @@ class Authenticator:
             value = values[0]
             scheme = value.partition(" ")[0]
             if scheme == sigv4.ALGORITHM:
-                _refuse_second_mechanism(request.raw_query)
+                _refuse_second_mechanism(request)
                 return self._sigv4_header(request, value)
             if scheme == sigv2.SCHEME:
-                _refuse_second_mechanism(request.raw_query)
+                _refuse_second_mechanism(request)
                 return self._sigv2_header(request, value)
             raise InvalidArgument("Unsupported Authorization Type", ArgumentName="Authorization")
         if request.raw_query:
-            params = query_parameters(request.raw_query)
+            params = _parameters(request)
             if not _V4_QUERY_NAMES.isdisjoint(params):
                 return self._sigv4_presigned(request, params)
             if not _V2_QUERY_NAMES.isdisjoint(params):
@@ -182,7 +185,7 @@ class Authenticator:
             request, credential, amz_date, signed_names, signed_headers, payload_hash, signature
         )
 
-    def _sigv4_presigned(self, request: SignedRequest, params: dict[str, str]) -> AuthResult:
+    def _sigv4_presigned(self, request: SignedRequest, params: Mapping[str, str]) -> AuthResult:
         """Verify a SigV4 presigned URL (``X-Amz-Algorithm=AWS4-HMAC-SHA256&...``)."""
         algorithm = params.get("X-Amz-Algorithm")
         credential_value = params.get("X-Amz-Credential")
@@ -326,7 +329,7 @@ class Authenticator:
             raise SignatureDoesNotMatch(AWSAccessKeyId=access_key)
         return AuthResult(access_key, 2, sigv4.UNSIGNED_PAYLOAD)
 
-    def _sigv2_presigned(self, request: SignedRequest, params: dict[str, str]) -> AuthResult:
+    def _sigv2_presigned(self, request: SignedRequest, params: Mapping[str, str]) -> AuthResult:
         """Verify a SigV2 presigned URL (``AWSAccessKeyId=...&Signature=...&Expires=...``)."""
         access_key = params.get("AWSAccessKeyId")
         signature = params.get("Signature")
@@ -382,14 +385,21 @@ def query_parameters(raw_query: str) -> dict[str, str]:
     return params
 
 
-def _refuse_second_mechanism(raw_query: str) -> None:
+def _parameters(request: SignedRequest) -> Mapping[str, str]:
+    """The request's decoded query: the caller's if it gave one, else decoded now."""
+    query = request.query
+    return query if query is not None else query_parameters(request.raw_query)
+
+
+def _refuse_second_mechanism(request: SignedRequest) -> None:
     """Refuse a request that carries query-string credentials besides its header."""
+    raw_query = request.raw_query
     # A substring test first keeps the common case free of query parsing.
     if not raw_query or (
         "X-Amz-" not in raw_query and "Signature" not in raw_query and "AWSAccess" not in raw_query
     ):
         return
-    if not _QUERY_AUTH_NAMES.isdisjoint(query_parameters(raw_query)):
+    if not _QUERY_AUTH_NAMES.isdisjoint(_parameters(request)):
         raise InvalidArgument(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
             "Signature query string parameter or the Authorization header should be specified",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -140,36 +140,31 @@ def _clock(second_of_day: int) -> str:
     return f"{_TWO_DIGITS[hours]}:{_TWO_DIGITS[minutes]}:{_TWO_DIGITS[seconds]}"
 
 
-# (second, text) of the last call; replaced whole, so a reader in another
-# thread sees either the old pair or the new one, never a mix.
-_last_http_date: tuple[int, str] = (-1, "")
-_last_iso8601: tuple[int, str] = (-1, "")
+def _time_format(day_text: Callable[[int], str], end: str) -> Callable[[float], str]:
+    """A formatter of seconds since the epoch: ``day_text`` of the day, HH:MM:SS, then ``end``."""
+    # (second, text) of the last call; replaced whole, so a reader in another
+    # thread sees either the old pair or the new one, never a mix.
+    last = (-1, "")
+
+    def format_time(epoch: float) -> str:
+        """Format ``epoch`` to the whole second."""
+        nonlocal last
+        second = int(epoch)
+        previous = last
+        if previous[0] == second:
+            return previous[1]
+        day, second_of_day = divmod(second, _SECONDS_PER_DAY)
+        text = f"{day_text(day)}{_clock(second_of_day)}{end}"
+        last = (second, text)
+        return text
+
+    return format_time
 
 
-def format_http_date(epoch: float) -> str:
-    """Format seconds since the epoch as an HTTP date ("Wed, 25 Nov 2026 01:02:03 GMT")."""
-    global _last_http_date
-    second = int(epoch)
-    last = _last_http_date
-    if last[0] == second:
-        return last[1]
-    day, second_of_day = divmod(second, _SECONDS_PER_DAY)
-    text = f"{_http_day(day)}{_clock(second_of_day)} GMT"
-    _last_http_date = (second, text)
-    return text
-
-
-def format_iso8601(epoch: float) -> str:
-    """Format seconds since the epoch as S3's ISO 8601 ("2026-11-25T01:02:03.000Z")."""
-    global _last_iso8601
-    second = int(epoch)
-    last = _last_iso8601
-    if last[0] == second:
-        return last[1]
-    day, second_of_day = divmod(second, _SECONDS_PER_DAY)
-    text = f"{_iso8601_day(day)}{_clock(second_of_day)}.000Z"
-    _last_iso8601 = (second, text)
-    return text
+#: Format seconds since the epoch as an HTTP date ("Wed, 25 Nov 2026 01:02:03 GMT").
+format_http_date = _time_format(_http_day, " GMT")
+#: Format seconds since the epoch as S3's ISO 8601 ("2026-11-25T01:02:03.000Z").
+format_iso8601 = _time_format(_iso8601_day, ".000Z")
 
 
 # RFC 7231 section 7.1.1.1: the preferred IMF-fixdate and the two obsolete

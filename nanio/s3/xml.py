@@ -122,11 +122,14 @@ def _document(parts: list[str]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+def _principal(owner_id: str, owner_name: str) -> str:
+    """Render the ID and DisplayName that name a principal (an owner, a grantee, an initiator)."""
+    return f"<ID>{escape(owner_id)}</ID><DisplayName>{escape(owner_name)}</DisplayName>"
+
+
 def _owner(owner_id: str, owner_name: str) -> str:
     """Render an Owner element."""
-    return (
-        f"<Owner><ID>{escape(owner_id)}</ID><DisplayName>{escape(owner_name)}</DisplayName></Owner>"
-    )
+    return f"<Owner>{_principal(owner_id, owner_name)}</Owner>"
 
 
 def _bool(value: bool) -> str:
@@ -224,16 +227,15 @@ def acl(owner_id: str, owner_name: str) -> bytes:
     # element itself, as S3 writes it: botocore maps the attribute to
     # Grantee.Type, and s3cmd reads it by its namespaced name and fails
     # without it (it reads every ACL before a copy).
-    owner_id_text = escape(owner_id)
-    owner_name_text = escape(owner_name)
+    principal = _principal(owner_id, owner_name)
     return _document(
         [
             _DECLARATION,
             f"<AccessControlPolicy{_XMLNS}>",
-            f"<Owner><ID>{owner_id_text}</ID><DisplayName>{owner_name_text}</DisplayName></Owner>",
+            f"<Owner>{principal}</Owner>",
             "<AccessControlList><Grant>",
             f'<Grantee xmlns:xsi="{_XSI_NAMESPACE}" xsi:type="CanonicalUser">',
-            f"<ID>{owner_id_text}</ID><DisplayName>{owner_name_text}</DisplayName></Grantee>",
+            f"{principal}</Grantee>",
             "<Permission>FULL_CONTROL</Permission>",
             "</Grant></AccessControlList></AccessControlPolicy>",
         ]
@@ -261,10 +263,20 @@ def _contents(
         )
 
 
-def _common_prefixes(page: ListPage, encode: Callable[[str], str]) -> Iterator[str]:
+def _common_prefixes(prefixes: Sequence[str], encode: Callable[[str], str]) -> Iterator[str]:
     """Render one CommonPrefixes element per rolled-up prefix."""
-    for common in page.common_prefixes:
+    for common in prefixes:
         yield f"<CommonPrefixes><Prefix>{encode(common)}</Prefix></CommonPrefixes>"
+
+
+def _start_listing(
+    root: str, bucket: str, prefix: str | None, encode: Callable[[str], str]
+) -> list[str]:
+    """Render what every object listing starts with: the ``root`` element, Name and Prefix."""
+    return [
+        _DECLARATION,
+        f"<{root}{_XMLNS}><Name>{escape(bucket)}</Name><Prefix>{encode(prefix or '')}</Prefix>",
+    ]
 
 
 def _finish_listing(
@@ -285,7 +297,7 @@ def _finish_listing(
         parts.append(f"<EncodingType>{escape(encoding_type)}</EncodingType>")
     parts.append(f"<IsTruncated>{_bool(page.is_truncated)}</IsTruncated>")
     parts.extend(_contents(page, element, encode, owner, extra))
-    parts.extend(_common_prefixes(page, encode))
+    parts.extend(_common_prefixes(page.common_prefixes, encode))
     parts.append(f"</{root}>")
     return _document(parts)
 
@@ -310,11 +322,7 @@ def list_objects_v2(
     # and CommonPrefixes (botocore's decode_list_object_v2 decodes exactly
     # those); continuation tokens are opaque and left alone.
     encode = _text_encoder(encoding_type)
-    parts = [
-        _DECLARATION,
-        f"<ListBucketResult{_XMLNS}><Name>{escape(bucket)}</Name>",
-        f"<Prefix>{encode(prefix or '')}</Prefix>",
-    ]
+    parts = _start_listing("ListBucketResult", bucket, prefix, encode)
     if start_after is not None:
         parts.append(f"<StartAfter>{encode(start_after)}</StartAfter>")
     if continuation_token is not None:
@@ -349,11 +357,8 @@ def list_objects_v1(
     # Delimiter and CommonPrefixes (botocore decodes all but the top-level
     # Prefix, which the client sent itself).
     encode = _text_encoder(encoding_type)
-    parts = [
-        _DECLARATION,
-        f"<ListBucketResult{_XMLNS}><Name>{escape(bucket)}</Name>",
-        f"<Prefix>{encode(prefix or '')}</Prefix><Marker>{encode(marker or '')}</Marker>",
-    ]
+    parts = _start_listing("ListBucketResult", bucket, prefix, encode)
+    parts.append(f"<Marker>{encode(marker or '')}</Marker>")
     # S3 sends NextMarker only with a delimiter; without one, clients take
     # the last Key as the next marker (botocore's paginator does).
     if delimiter is not None and page.is_truncated and page.next_marker is not None:
@@ -385,12 +390,11 @@ def list_object_versions(
     # suites empty buckets this way.  With encoding-type=url S3 encodes Key,
     # Prefix, Delimiter, KeyMarker, NextKeyMarker and CommonPrefixes.
     encode = _text_encoder(encoding_type)
-    parts = [
-        _DECLARATION,
-        f"<ListVersionsResult{_XMLNS}><Name>{escape(bucket)}</Name>",
-        f"<Prefix>{encode(prefix or '')}</Prefix><KeyMarker>{encode(key_marker or '')}</KeyMarker>",
-        f"<VersionIdMarker>{escape(version_id_marker or '')}</VersionIdMarker>",
-    ]
+    parts = _start_listing("ListVersionsResult", bucket, prefix, encode)
+    parts.append(
+        f"<KeyMarker>{encode(key_marker or '')}</KeyMarker>"
+        f"<VersionIdMarker>{escape(version_id_marker or '')}</VersionIdMarker>"
+    )
     if page.is_truncated and page.next_marker is not None:
         parts.append(
             f"<NextKeyMarker>{encode(page.next_marker)}</NextKeyMarker>"
@@ -414,17 +418,22 @@ def list_object_versions(
 # Write results
 
 
-def copy_object_result(etag: str, last_modified: float) -> bytes:
-    """Render CopyObjectResult (ETag with quotes, LastModified)."""
+def _copy_result(element: str, etag: str, last_modified: float) -> bytes:
+    """Render the result of a copy, ``element`` holding LastModified and the quoted ETag."""
     return _document(
         [
             _DECLARATION,
-            f"<CopyObjectResult{_XMLNS}>",
+            f"<{element}{_XMLNS}>",
             f"<LastModified>{format_iso8601(last_modified)}</LastModified>",
             f"<ETag>&quot;{escape(etag)}&quot;</ETag>",
-            "</CopyObjectResult>",
+            f"</{element}>",
         ]
     )
+
+
+def copy_object_result(etag: str, last_modified: float) -> bytes:
+    """Render CopyObjectResult (ETag with quotes, LastModified)."""
+    return _copy_result("CopyObjectResult", etag, last_modified)
 
 
 def delete_result(deleted: Sequence[str], failed: Sequence[tuple[str, str, str]]) -> bytes:
@@ -559,9 +568,7 @@ def _initiator_and_owner(owner_id: str, owner_name: str) -> str:
     """Render the Initiator and Owner elements of an upload (the same principal for nanio)."""
     # nanio has no IAM users under an account: whoever initiated the upload
     # is the owner, and S3 then writes the same ID in both.
-    owner_id_text = escape(owner_id)
-    owner_name_text = escape(owner_name)
-    principal = f"<ID>{owner_id_text}</ID><DisplayName>{owner_name_text}</DisplayName>"
+    principal = _principal(owner_id, owner_name)
     return f"<Initiator>{principal}</Initiator><Owner>{principal}</Owner>"
 
 
@@ -683,22 +690,11 @@ def list_multipart_uploads(
         f"<Initiated>{format_iso8601(initiated)}</Initiated></Upload>"
         for key, upload_id, initiated in uploads
     )
-    rendered.extend(
-        f"<CommonPrefixes><Prefix>{encode(common)}</Prefix></CommonPrefixes>"
-        for common in common_prefixes
-    )
+    rendered.extend(_common_prefixes(common_prefixes, encode))
     rendered.append("</ListMultipartUploadsResult>")
     return _document(rendered)
 
 
 def copy_part_result(etag: str, last_modified: float) -> bytes:
     """Render UploadPartCopy's CopyPartResult (LastModified, ETag with quotes)."""
-    return _document(
-        [
-            _DECLARATION,
-            f"<CopyPartResult{_XMLNS}>",
-            f"<LastModified>{format_iso8601(last_modified)}</LastModified>",
-            f"<ETag>&quot;{escape(etag)}&quot;</ETag>",
-            "</CopyPartResult>",
-        ]
-    )
+    return _copy_result("CopyPartResult", etag, last_modified)

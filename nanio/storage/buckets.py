@@ -62,6 +62,8 @@ from nanio.storage.layout import (
     StoreRoot,
     new_temp_name,
     no_such_bucket,
+    open_if_present,
+    raise_unless_missing,
 )
 from nanio.storage.locks import bucket_lock
 from nanio.storage.metadata import has_marker_sidecar
@@ -135,9 +137,8 @@ class Buckets:
         try:
             st = os.stat(bucket, dir_fd=self._root.fd, follow_symlinks=False)
         except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                raise no_such_bucket(bucket) from None
-            raise os_error(e) from e
+            raise_unless_missing(e)  # every request passes here: no helper call
+            raise no_such_bucket(bucket) from None
         if not stat.S_ISDIR(st.st_mode):
             raise no_such_bucket(bucket)
         return st
@@ -354,13 +355,10 @@ def _holds_objects(bfd: int) -> bool:
     # Leftover empty directories and stale sidecars do not count; any file
     # does, even one whose name no S3 key could spell, so that deleting the
     # bucket never removes data nobody could see.
-    try:
-        meta_fd = os.open(META_DIR, DIR_FLAGS, dir_fd=bfd)
-    except OSError as e:
-        if e.errno not in MISSING_ERRNOS:
-            raise
-        meta_fd = -1
-    return _subtree_holds_objects(os.open(b".", DIR_FLAGS, dir_fd=bfd), meta_fd, top=True)
+    meta_fd = open_if_present(bfd, META_DIR, DIR_FLAGS)
+    return _subtree_holds_objects(
+        os.open(b".", DIR_FLAGS, dir_fd=bfd), -1 if meta_fd is None else meta_fd, top=True
+    )
 
 
 def _subtree_holds_objects(fd: int, meta_fd: int, *, top: bool) -> bool:
@@ -380,20 +378,18 @@ def _subtree_holds_objects(fd: int, meta_fd: int, *, top: bool) -> bool:
         for name, is_dir, _ in listed:
             if not is_dir or (top and name == _META_DIR_NAME):
                 continue
-            try:
-                child = os.open(name, DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                if e.errno in MISSING_ERRNOS:
-                    continue
-                raise
+            child = open_if_present(fd, name, DIR_FLAGS)
+            if child is None:
+                continue
             child_meta = -1
             if meta_fd >= 0:
                 try:
-                    child_meta = os.open(name, DIR_FLAGS, dir_fd=meta_fd)
-                except OSError as e:
-                    if e.errno not in MISSING_ERRNOS:
-                        os.close(child)
-                        raise
+                    found = open_if_present(meta_fd, name, DIR_FLAGS)
+                except BaseException:
+                    os.close(child)
+                    raise
+                if found is not None:
+                    child_meta = found
             if child_meta >= 0 and has_marker_sidecar(child_meta):
                 os.close(child)
                 os.close(child_meta)

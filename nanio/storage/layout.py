@@ -34,7 +34,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -72,7 +72,9 @@ DIR_MODE = 0o777
 
 #: errno values that, on the way to an object, mean "there is no such thing":
 #: a missing name, a file where a directory was expected, a symlink refused
-#: by O_NOFOLLOW, a name longer than the file system allows.
+#: by O_NOFOLLOW, a name longer than the file system allows.  The
+#: ``*_if_present`` helpers below answer None for them; every other errno
+#: becomes the S3 error ``faults.os_error`` gives it.
 MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 
 #: errno values that, on the way to write an object, mean a name is taken by
@@ -94,10 +96,19 @@ KeyPath = tuple[tuple[bytes, ...], bytes]
 _BAD_SEGMENTS = (b"", b".", b"..")
 
 
+#: Takes a function and runs it some time later, in any thread.
+Background = Callable[[Callable[[], object]], object]
+
+
+def _run_now(work: Callable[[], object]) -> None:
+    work()
+
+
 class StoreRoot:
     """The store's fixed directories, opened once; shared by every thread."""
 
     __slots__ = (
+        "background",
         "buckets_fd",
         "exact_mtime",
         "fd",
@@ -108,13 +119,16 @@ class StoreRoot:
         "tmp_fd",
     )
 
-    def __init__(self, path: str, *, fsync: bool) -> None:
+    def __init__(self, path: str, *, fsync: bool, background: Background | None = None) -> None:
         # metadata.py builds on this module; only the instance needs it.
         from nanio.storage.metadata import SIDECAR_CACHE_ENTRIES, SidecarCache
 
         #: Absolute path of the data directory (for messages to the operator only).
         self.path = path
         self.fsync = fsync
+        #: Runs clean-up nobody waits for (freeing replaced files) later, in
+        #: some other thread; without one it runs at once.
+        self.background: Background = background or _run_now
         #: Decoded sidecars, shared by readers and listings.
         self.sidecars: SidecarCache = SidecarCache(SIDECAR_CACHE_ENTRIES)
         os.makedirs(path, exist_ok=True)
@@ -154,9 +168,8 @@ class StoreRoot:
         try:
             return os.open(bucket, DIR_FLAGS, dir_fd=self.fd)
         except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                raise no_such_bucket(bucket) from None
-            raise os_error(e) from e
+            raise_unless_missing(e)  # every request passes here: no helper call
+            raise no_such_bucket(bucket) from None
 
     def record_name(self, bucket: str) -> str:
         """The file name of a bucket's record in ``.nanio/buckets``."""
@@ -208,6 +221,38 @@ def no_such_key(key: str) -> NoSuchKey:
     return NoSuchKey(Key=key) if key.isprintable() else NoSuchKey()
 
 
+def raise_unless_missing(e: OSError) -> None:
+    """Raise the S3 error ``e`` stands for, unless it says the name is not there."""
+    if e.errno not in MISSING_ERRNOS:
+        raise os_error(e) from e
+
+
+# The *_if_present helpers take the directory first, positionally, as the
+# other helpers here do (CPython 3.11 does not specialise calls that pass
+# keywords).  The few sites that every GET or every listed key passes keep
+# their own ``try``, free when nothing is raised, and call
+# ``raise_unless_missing``: a helper call there would cost each request
+# about 400 more instructions.
+
+
+def open_if_present(dir_fd: int, name: str | bytes, flags: int) -> int | None:
+    """Open ``name`` in ``dir_fd`` with ``flags``; None if it is not there (``MISSING_ERRNOS``)."""
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except OSError as e:
+        raise_unless_missing(e)
+        return None
+
+
+def open_dirs_if_present(base_fd: int, names: Sequence[bytes]) -> int | None:
+    """``open_dirs``, or None if a directory on the way is not there."""
+    try:
+        return open_dirs(base_fd, names)
+    except OSError as e:
+        raise_unless_missing(e)
+        return None
+
+
 def open_dirs(base_fd: int, names: Sequence[bytes]) -> int:
     """Open ``base/names...`` without following symlinks; the caller closes it unless base_fd."""
     fd = base_fd
@@ -227,16 +272,14 @@ def open_dirs(base_fd: int, names: Sequence[bytes]) -> int:
 def open_chain(base_fd: int, names: Sequence[bytes]) -> list[int]:
     """Open each directory of ``base/names...`` in turn, stopping at the first that is missing."""
     chain: list[int] = []
-    fd = base_fd
+    parent = base_fd
     try:
         for name in names:
-            try:
-                fd = os.open(name, DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                if e.errno in MISSING_ERRNOS:
-                    break
-                raise os_error(e) from e
+            fd = open_if_present(parent, name, DIR_FLAGS)
+            if fd is None:
+                break
             chain.append(fd)
+            parent = fd
     except BaseException:
         close_all(chain)
         raise

@@ -50,20 +50,14 @@ from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     DIR_FLAGS,
     META_DIR,
-    MISSING_ERRNOS,
     SIDECAR_SUFFIX,
     StoreRoot,
     meta_dirs,
-    open_dirs,
+    open_dirs_if_present,
+    open_if_present,
+    raise_unless_missing,
 )
-from nanio.storage.metadata import (
-    Sidecar,
-    describes,
-    file_identity,
-    has_marker_sidecar,
-    read_sidecar,
-    synthesized_etag,
-)
+from nanio.storage.metadata import Sidecar, describes, has_marker_sidecar, synthesized_etag
 
 _FILE = 0
 _MARKER = 1
@@ -131,22 +125,17 @@ class _Walker:
 
     def start(self, bfd: int, dir_names: tuple[bytes, ...], rel: bytes, name_prefix: bytes) -> bool:
         """Open the directory the walk starts in; False if it does not exist."""
-        try:
-            fd = open_dirs(bfd, dir_names)
-            if fd == bfd:
-                # A descriptor of our own: scandir moves the offset it shares.
-                fd = os.open(b".", DIR_FLAGS, dir_fd=bfd)
-        except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                return False
-            raise os_error(e) from e
+        fd = open_dirs_if_present(bfd, dir_names)
+        if fd == bfd:
+            # A descriptor of our own: scandir moves the offset it shares.
+            fd = open_if_present(bfd, b".", DIR_FLAGS)
+        if fd is None:
+            return False
         frame = _Frame(fd, -1, rel, self.bound)
         self._stack.append(frame)
-        try:
-            frame.meta_fd = open_dirs(bfd, meta_dirs(dir_names))
-        except OSError as e:
-            if e.errno not in MISSING_ERRNOS:
-                raise os_error(e) from e
+        meta_fd = open_dirs_if_present(bfd, meta_dirs(dir_names))
+        if meta_fd is not None:
+            frame.meta_fd = meta_fd
         frame.entries = _scan(fd, not dir_names, rel, name_prefix, self.bound)
         self._start_is_key = bool(rel) and not name_prefix
         return True
@@ -197,20 +186,15 @@ class _Walker:
 
     def _push(self, parent: _Frame, name: bytes, rel: bytes) -> _Frame | None:
         """Open and scan the subdirectory ``name`` of ``parent``; None if it vanished."""
-        try:
-            fd = os.open(name, DIR_FLAGS, dir_fd=parent.fd)
-        except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                return None
-            raise os_error(e) from e
+        fd = open_if_present(parent.fd, name, DIR_FLAGS)
+        if fd is None:
+            return None
         frame = _Frame(fd, -1, rel, self.bound)
         self._stack.append(frame)
         if parent.meta_fd >= 0:
-            try:
-                frame.meta_fd = os.open(name, DIR_FLAGS, dir_fd=parent.meta_fd)
-            except OSError as e:
-                if e.errno not in MISSING_ERRNOS:
-                    raise os_error(e) from e
+            meta_fd = open_if_present(parent.meta_fd, name, DIR_FLAGS)
+            if meta_fd is not None:
+                frame.meta_fd = meta_fd
         frame.entries = _scan(fd, False, rel, b"", self.bound)
         return frame
 
@@ -360,9 +344,8 @@ def _describe_file(root: StoreRoot, bucket: str, frame: _Frame, key: bytes) -> O
     try:
         st = os.stat(name, dir_fd=frame.fd, follow_symlinks=False)
     except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None
-        raise os_error(e) from e
+        raise_unless_missing(e)  # every listed key passes here: no helper call
+        return None
     if not stat.S_ISREG(st.st_mode):
         return None
     text_key = key.decode("utf-8")
@@ -391,14 +374,10 @@ def _sidecar(root: StoreRoot, bucket: str, frame: _Frame, key: str, name: bytes)
     try:
         st = os.stat(name, dir_fd=frame.meta_fd, follow_symlinks=False)
     except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None
-        raise os_error(e) from e
+        raise_unless_missing(e)  # every listed key passes here: no helper call
+        return None
     cache = root.sidecars
-    cached = cache.get(bucket, key, file_identity(st))
+    cached = cache.get(bucket, key, st)
     if cached is not None:
         return cached
-    sidecar, identity = read_sidecar(frame.meta_fd, name)
-    if sidecar is not None and identity is not None:
-        cache.put(bucket, key, identity, sidecar)
-    return sidecar
+    return cache.read(bucket, key, frame.meta_fd, name)

@@ -45,7 +45,7 @@ from typing import Any
 
 from nanio.s3.model import ObjectMeta
 from nanio.storage.faults import os_error
-from nanio.storage.layout import FILE_READ_FLAGS, MISSING_ERRNOS, SIDECAR_SUFFIX
+from nanio.storage.layout import FILE_READ_FLAGS, SIDECAR_SUFFIX, open_if_present
 
 SIDECAR_FORMAT = 1
 #: A sidecar is read with one system call of this size (they are a few
@@ -177,12 +177,9 @@ def file_identity(st: os.stat_result) -> FileIdentity:
 
 def read_sidecar(dir_fd: int, name: bytes) -> tuple[Sidecar | None, FileIdentity | None]:
     """Read and decode the sidecar ``name`` in ``dir_fd``: (sidecar or None, file identity)."""
-    try:
-        fd = os.open(name, FILE_READ_FLAGS, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None, None
-        raise os_error(e) from e
+    fd = open_if_present(dir_fd, name, FILE_READ_FLAGS)
+    if fd is None:
+        return None, None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -235,12 +232,19 @@ class SidecarCache:
         self._entries: dict[tuple[str, str], tuple[FileIdentity, Sidecar]] = {}
         self._limit = limit
 
-    def get(self, bucket: str, key: str, identity: FileIdentity) -> Sidecar | None:
-        """The cached sidecar of (bucket, key) if it was read from the file ``identity`` names."""
+    def get(self, bucket: str, key: str, st: os.stat_result) -> Sidecar | None:
+        """The cached sidecar of (bucket, key) if it was read from the file whose stat is ``st``."""
         entry = self._entries.get((bucket, key))
-        if entry is not None and entry[0] == identity:
+        if entry is not None and entry[0] == file_identity(st):
             return entry[1]
         return None
+
+    def read(self, bucket: str, key: str, dir_fd: int, name: bytes) -> Sidecar | None:
+        """Read (bucket, key)'s sidecar, ``name`` in ``dir_fd``, and remember it; None if none."""
+        sidecar, identity = read_sidecar(dir_fd, name)
+        if sidecar is not None and identity is not None:
+            self.put(bucket, key, identity, sidecar)
+        return sidecar
 
     def put(self, bucket: str, key: str, identity: FileIdentity, sidecar: Sidecar) -> None:
         """Remember the sidecar of (bucket, key), read from the file ``identity`` names."""

@@ -77,10 +77,12 @@ from nanio.storage.layout import (
     DIR_MODE,
     FILE_READ_FLAGS,
     INTERNAL_DIR,
-    MISSING_ERRNOS,
     StoreRoot,
+    close_all,
     make_dir,
     new_temp_name,
+    open_if_present,
+    raise_unless_missing,
 )
 from nanio.storage.locks import bucket_lock
 
@@ -191,12 +193,9 @@ def _dumps(doc: dict[str, Any]) -> bytes:
 
 def _read_json(dir_fd: int, name: str) -> dict[str, Any] | None:
     """The JSON object in file ``name``; None if missing, not a file or not JSON."""
-    try:
-        fd = os.open(name, FILE_READ_FLAGS, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None
-        raise
+    fd = open_if_present(dir_fd, name, FILE_READ_FLAGS)
+    if fd is None:
+        return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
@@ -286,6 +285,28 @@ class _LockedUpload:
         shutil.rmtree(trash, ignore_errors=True, dir_fd=root.tmp_fd)
 
 
+def _open_locked(root: StoreRoot, upload_id: str, *, exclusive: bool) -> tuple[int, int, int]:
+    """Open an upload and flock its ``init.json``: (uploads fd, dir fd, init fd); NoSuchUpload."""
+    uploads_fd = _uploads_dir(root)
+    fds = [uploads_fd]
+    try:
+        dir_fd = open_if_present(uploads_fd, upload_id, DIR_FLAGS)
+        if dir_fd is None:
+            raise _no_such_upload(upload_id)
+        fds.append(dir_fd)
+        init_fd = open_if_present(dir_fd, INIT_NAME, FILE_READ_FLAGS)
+        if init_fd is None:
+            raise _no_such_upload(upload_id)
+        fds.append(init_fd)
+        fcntl.flock(init_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if os.fstat(init_fd).st_nlink == 0:
+            raise _no_such_upload(upload_id)  # removed while we waited for the lock
+    except BaseException:
+        close_all(fds[::-1])
+        raise
+    return uploads_fd, dir_fd, init_fd
+
+
 def _lock_upload(
     root: StoreRoot, bucket: str, key: str, upload_id: str, *, exclusive: bool
 ) -> _LockedUpload:
@@ -293,26 +314,13 @@ def _lock_upload(
     os.close(root.open_bucket(bucket))
     if not valid_upload_id(upload_id):
         raise _no_such_upload(upload_id)
-    uploads_fd = _uploads_dir(root)
-    dir_fd = init_fd = -1
+    uploads_fd, dir_fd, init_fd = _open_locked(root, upload_id, exclusive=exclusive)
     try:
-        try:
-            dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
-            init_fd = os.open(INIT_NAME, FILE_READ_FLAGS, dir_fd=dir_fd)
-        except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                raise _no_such_upload(upload_id) from None
-            raise
-        fcntl.flock(init_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        if os.fstat(init_fd).st_nlink == 0:
-            raise _no_such_upload(upload_id)  # removed while we waited for the lock
         info = _upload_from(upload_id, _read_json(dir_fd, INIT_NAME))
         if info is None or info.bucket != bucket or info.key != key:
             raise _no_such_upload(upload_id)
     except BaseException:
-        for fd in (init_fd, dir_fd, uploads_fd):
-            if fd >= 0:
-                os.close(fd)
+        close_all((init_fd, dir_fd, uploads_fd))
         raise
     return _LockedUpload(uploads_fd, dir_fd, init_fd, info)
 
@@ -379,12 +387,9 @@ def upload_info(root: StoreRoot, bucket: str, key: str, upload_id: str) -> Uploa
         raise _no_such_upload(upload_id)
     uploads_fd = _uploads_dir(root)
     try:
-        try:
-            dir_fd = os.open(upload_id, DIR_FLAGS, dir_fd=uploads_fd)
-        except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                raise _no_such_upload(upload_id) from None
-            raise
+        dir_fd = open_if_present(uploads_fd, upload_id, DIR_FLAGS)
+        if dir_fd is None:
+            raise _no_such_upload(upload_id)
         try:
             info = _upload_from(upload_id, _read_json(dir_fd, INIT_NAME))
         finally:
@@ -510,9 +515,8 @@ def _read_part(parts_fd: int, part_number: int) -> PartInfo | None:
     try:
         st = os.stat(stem + PART_DATA_SUFFIX, dir_fd=parts_fd, follow_symlinks=False)
     except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None
-        raise
+        raise_unless_missing(e)
+        return None
     if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_ino != ino:
         return None
     return PartInfo(part_number, etag, size, float(modified), _text_map(doc.get("checksums")))
@@ -698,24 +702,25 @@ def _composite_checksums(init: ObjectMeta, chosen: list[PartInfo]) -> dict[str, 
 # -- listing uploads --------------------------------------------------------------
 
 
+def _upload_ids(uploads_fd: int) -> list[str]:
+    """The names in ``.nanio/multipart`` that have the form of an upload id."""
+    scan_fd = os.open(".", DIR_FLAGS, dir_fd=uploads_fd)
+    try:
+        with os.scandir(scan_fd) as entries:
+            return [entry.name for entry in entries if valid_upload_id(entry.name)]
+    finally:
+        os.close(scan_fd)
+
+
 def _all_uploads(root: StoreRoot) -> list[UploadInfo]:
     """Every readable upload in the store."""
     uploads_fd = _uploads_dir(root)
     try:
-        scan_fd = os.open(".", DIR_FLAGS, dir_fd=uploads_fd)
-        try:
-            with os.scandir(scan_fd) as entries:
-                names = [entry.name for entry in entries if valid_upload_id(entry.name)]
-        finally:
-            os.close(scan_fd)
         found: list[UploadInfo] = []
-        for name in names:
-            try:
-                dir_fd = os.open(name, DIR_FLAGS, dir_fd=uploads_fd)
-            except OSError as e:
-                if e.errno in MISSING_ERRNOS:
-                    continue  # completed or aborted meanwhile
-                raise
+        for name in _upload_ids(uploads_fd):
+            dir_fd = open_if_present(uploads_fd, name, DIR_FLAGS)
+            if dir_fd is None:
+                continue  # completed or aborted meanwhile
             try:
                 info = _upload_from(name, _read_json(dir_fd, INIT_NAME))
             finally:
@@ -819,32 +824,8 @@ def remove_bucket_uploads(root: StoreRoot, bucket: str, bucket_ino: int | None =
 
 def _remove_unchecked(root: StoreRoot, info: UploadInfo) -> None:
     """Abort an upload without asking for its bucket (which may be gone)."""
-    uploads_fd = _uploads_dir(root)
+    locked = _LockedUpload(*_open_locked(root, info.upload_id, exclusive=True), info)
     try:
-        try:
-            dir_fd = os.open(info.upload_id, DIR_FLAGS, dir_fd=uploads_fd)
-        except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                raise NoSuchUpload() from None
-            raise
-        try:
-            try:
-                init_fd = os.open(INIT_NAME, FILE_READ_FLAGS, dir_fd=dir_fd)
-            except OSError as e:
-                if e.errno in MISSING_ERRNOS:
-                    raise NoSuchUpload() from None
-                raise
-        except BaseException:
-            os.close(dir_fd)
-            raise
-    except BaseException:
-        os.close(uploads_fd)
-        raise
-    locked = _LockedUpload(uploads_fd, dir_fd, init_fd, info)
-    try:
-        fcntl.flock(init_fd, fcntl.LOCK_EX)
-        if os.fstat(init_fd).st_nlink == 0:
-            raise NoSuchUpload()
         locked.remove(root)
     finally:
         locked.close()
@@ -856,13 +837,7 @@ def gc_abandoned(root: StoreRoot, *, older_than_seconds: float = ABANDONED_AFTER
     uploads_fd = _uploads_dir(root)
     removed = 0
     try:
-        scan_fd = os.open(".", DIR_FLAGS, dir_fd=uploads_fd)
-        try:
-            with os.scandir(scan_fd) as entries:
-                names = [entry.name for entry in entries if valid_upload_id(entry.name)]
-        finally:
-            os.close(scan_fd)
-        for name in names:
+        for name in _upload_ids(uploads_fd):
             if _collect(root, uploads_fd, name, cutoff_ns):
                 removed += 1
     finally:
@@ -873,12 +848,9 @@ def gc_abandoned(root: StoreRoot, *, older_than_seconds: float = ABANDONED_AFTER
 def _newest_ns(dir_fd: int) -> int:
     """The newest mtime among the upload directory, its parts directory and its parts."""
     newest = os.fstat(dir_fd).st_mtime_ns
-    try:
-        parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return newest
-        raise
+    parts_fd = open_if_present(dir_fd, PARTS_DIR, DIR_FLAGS)
+    if parts_fd is None:
+        return newest
     try:
         newest = max(newest, os.fstat(parts_fd).st_mtime_ns)
         with os.scandir(parts_fd) as entries:
@@ -892,20 +864,13 @@ def _newest_ns(dir_fd: int) -> int:
 
 def _collect(root: StoreRoot, uploads_fd: int, name: str, cutoff_ns: int) -> bool:
     """Remove one upload directory if it is abandoned and nobody holds its lock."""
+    dir_fd = open_if_present(uploads_fd, name, DIR_FLAGS)
+    if dir_fd is None:
+        return False
+    init_fd: int | None = None
     try:
-        dir_fd = os.open(name, DIR_FLAGS, dir_fd=uploads_fd)
-    except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return False
-        raise
-    init_fd = -1
-    try:
-        try:
-            init_fd = os.open(INIT_NAME, FILE_READ_FLAGS, dir_fd=dir_fd)
-        except OSError as e:
-            if e.errno not in MISSING_ERRNOS:
-                raise
-        if init_fd >= 0:
+        init_fd = open_if_present(dir_fd, INIT_NAME, FILE_READ_FLAGS)
+        if init_fd is not None:
             try:
                 fcntl.flock(init_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -921,17 +886,16 @@ def _collect(root: StoreRoot, uploads_fd: int, name: str, cutoff_ns: int) -> boo
             newest = _newest_ns(dir_fd)
         if newest > cutoff_ns:
             return False
-        if init_fd >= 0:
+        if init_fd is not None:
             os.unlink(INIT_NAME, dir_fd=dir_fd)
         trash = new_temp_name(TRASH_SUFFIX)
         try:
             os.rename(name, trash, src_dir_fd=uploads_fd, dst_dir_fd=root.tmp_fd)
         except OSError as e:
-            if e.errno in MISSING_ERRNOS:
-                return False
-            raise
+            raise_unless_missing(e)
+            return False
     finally:
-        if init_fd >= 0:
+        if init_fd is not None:
             os.close(init_fd)
         os.close(dir_fd)
     shutil.rmtree(trash, ignore_errors=True, dir_fd=root.tmp_fd)

@@ -62,7 +62,13 @@ from collections.abc import Callable
 from nanio.errors import InternalError, InvalidArgument, KeyConflict, NoSuchKey, S3Error
 from nanio.s3.keys import validate_key
 from nanio.s3.model import ObjectMeta
-from nanio.storage.atomic import TempFile, create_temp, write_small_temp
+from nanio.storage.atomic import (
+    TempFile,
+    create_temp,
+    release,
+    set_aside,
+    write_small_temp,
+)
 from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     CONFLICT_ERRNOS,
@@ -79,6 +85,8 @@ from nanio.storage.layout import (
     no_such_key,
     open_chain,
     open_dirs,
+    open_dirs_if_present,
+    raise_unless_missing,
     sidecar_name,
     split_key,
 )
@@ -87,7 +95,6 @@ from nanio.storage.metadata import (
     Sidecar,
     describes,
     encode_sidecar,
-    file_identity,
     has_marker_sidecar,
     read_sidecar,
     sidecar_bytes,
@@ -135,9 +142,8 @@ def open_object(root: StoreRoot, bucket: str, key: str) -> OpenObject:
             try:
                 dfd = open_dirs(bfd, dirs)
             except OSError as e:
-                if e.errno in MISSING_ERRNOS:
-                    raise no_such_key(key) from None
-                raise os_error(e) from e
+                raise_unless_missing(e)  # every GET passes here: no helper call
+                raise no_such_key(key) from None
         try:
             if not leaf:
                 return OpenObject(-1, _marker_meta(root, bucket, key, bfd, dirs))
@@ -201,9 +207,8 @@ def _open_data(dfd: int, leaf: bytes, key: str) -> tuple[int, os.stat_result]:
     try:
         fd = os.open(leaf, FILE_READ_FLAGS, dir_fd=dfd)
     except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            raise no_such_key(key) from None
-        raise os_error(e) from e
+        raise_unless_missing(e)  # every GET passes here: no helper call
+        raise no_such_key(key) from None
     try:
         st = os.fstat(fd)
     except OSError as e:
@@ -243,26 +248,19 @@ def _sidecar(
     try:
         st = os.stat(b"/".join((META_DIR, *dirs, name)), dir_fd=bfd, follow_symlinks=False)
     except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None
-        raise os_error(e) from e
+        raise_unless_missing(e)  # every GET passes here: no helper call
+        return None
     cache = root.sidecars
-    cached = cache.get(bucket, key, file_identity(st))
+    cached = cache.get(bucket, key, st)
     if cached is not None:
         return cached
+    mfd = open_dirs_if_present(bfd, meta_dirs(dirs))
+    if mfd is None:
+        return None
     try:
-        mfd = open_dirs(bfd, meta_dirs(dirs))
-    except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return None
-        raise os_error(e) from e
-    try:
-        sidecar, identity = read_sidecar(mfd, name)
+        return cache.read(bucket, key, mfd, name)
     finally:
         os.close(mfd)
-    if sidecar is not None and identity is not None:
-        cache.put(bucket, key, identity, sidecar)
-    return sidecar
 
 
 # -- writing ------------------------------------------------------------------
@@ -373,6 +371,10 @@ def _stamp(root: StoreRoot, temp: TempFile, meta: ObjectMeta) -> tuple[ObjectMet
                 os.close(fd)
     except OSError as e:
         raise os_error(e) from e
+    if st.st_size != temp.size:
+        # Blocks reserved for a body that never came whole: never store the
+        # zeros that fill the rest.
+        raise InternalError("An upload's temp file does not hold the bytes written to it.")
     stored = dataclasses.replace(meta, size=st.st_size, last_modified=st.st_mtime_ns / 1e9)
     return stored, encode_sidecar(stored, mtime_ns=st.st_mtime_ns, ino=st.st_ino)
 
@@ -390,33 +392,52 @@ def _place_file(
 ) -> None:
     """Rename the sidecar, then the data file, into place under the key's lock."""
     name = sidecar_name(leaf)
+
+    def place(sidecar_temp: TempFile, data_fd: int, side_fd: int) -> None:
+        """Clear the way; under the key's lock, rename the sidecar, then the data file."""
+        _clear_way(root, bucket, raw_key, bfd, dirs, leaf, data_fd, side_fd)
+        with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
+            if precondition is not None:
+                precondition(_current_etag(data_fd, side_fd, leaf, root.exact_mtime))
+            # Kept to put back if the data rename fails: the old version
+            # stays whole, metadata included.
+            old_sidecar = sidecar_bytes(side_fd, name)
+            _rename_in(root, sidecar_temp.name, side_fd, name)
+            sidecar_temp.committed()
+            try:
+                _rename_in(root, temp.name, data_fd, leaf)
+            except BaseException:
+                # Nothing old was in the way (invariant 3), yet the data
+                # directory refused the rename (no permission, a full or
+                # failing disk...).
+                _put_back_sidecar(root, side_fd, name, old_sidecar)
+                raise
+
+    _with_key_dirs(root, bfd, dirs, sidecar, place)
+
+
+#: Renames a sidecar temp file (and whatever goes with it) into the key's
+#: directories, given as (data directory fd, sidecar directory fd).
+_Placement = Callable[[TempFile, int, int], None]
+
+
+def _with_key_dirs(
+    root: StoreRoot, bfd: int, dirs: tuple[bytes, ...], sidecar: bytes, place: _Placement
+) -> None:
+    """Open (creating) the key's data and sidecar directories and ``place`` the sidecar there.
+
+    A concurrent delete may remove an empty directory on the way
+    (``ParentVanished``): then walk again, with a fresh sidecar temp file if
+    ``place`` used the last one.  Every directory that changed is fsynced.
+    """
     sidecar_temp: TempFile | None = None
     try:
         for _ in range(COMMIT_ATTEMPTS):
-            if sidecar_temp is None:
+            if sidecar_temp is None or sidecar_temp.finished:
                 sidecar_temp = write_small_temp(root, sidecar)
             try:
                 with DirChain(bfd, dirs) as data_dirs, DirChain(bfd, meta_dirs(dirs)) as side_dirs:
-                    _clear_way(root, bucket, raw_key, bfd, dirs, leaf, data_dirs.fd, side_dirs.fd)
-                    with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
-                        if precondition is not None:
-                            precondition(
-                                _current_etag(data_dirs.fd, side_dirs.fd, leaf, root.exact_mtime)
-                            )
-                        # Kept to put back if the data rename fails: the
-                        # old version stays whole, metadata included.
-                        old_sidecar = sidecar_bytes(side_dirs.fd, name)
-                        _rename_in(root, sidecar_temp.name, side_dirs.fd, name)
-                        sidecar_temp.committed()
-                        sidecar_temp = None
-                        try:
-                            _rename_in(root, temp.name, data_dirs.fd, leaf)
-                        except BaseException:
-                            # Nothing old was in the way (invariant 3), yet
-                            # the data directory refused the rename (no
-                            # permission, a full or failing disk...).
-                            _put_back_sidecar(root, side_dirs.fd, name, old_sidecar)
-                            raise
+                    place(sidecar_temp, data_dirs.fd, side_dirs.fd)
                     if root.fsync:
                         data_dirs.fsync_changed()
                         side_dirs.fsync_changed()
@@ -426,7 +447,7 @@ def _place_file(
         raise InternalError("The key's directory kept disappearing under concurrent deletes.")
     finally:
         if sidecar_temp is not None:
-            sidecar_temp.abort()
+            sidecar_temp.abort()  # a no-op once committed
 
 
 def _put_back_sidecar(root: StoreRoot, dir_fd: int, name: bytes, old: bytes | None) -> None:
@@ -504,10 +525,12 @@ def _clear_way(
 
 
 def _rename_in(root: StoreRoot, temp_name: str, dir_fd: int, name: bytes) -> None:
-    """Rename a temp file over ``name`` in ``dir_fd``."""
+    """Rename a temp file over ``name`` in ``dir_fd``; the file it replaces is freed later."""
+    replaced = set_aside(root, dir_fd, name)
     try:
         os.rename(temp_name, name, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
     except OSError as e:
+        release(root, replaced)
         if e.errno == errno.ENOENT:
             if _exists(root.tmp_fd, temp_name):
                 raise ParentVanished() from None
@@ -516,6 +539,7 @@ def _rename_in(root: StoreRoot, temp_name: str, dir_fd: int, name: bytes) -> Non
             # The sidecar's name is a directory: "k" beside "k.json/...".
             raise KeyConflict() from None
         raise os_error(e) from e
+    release(root, replaced)
 
 
 def _commit_marker(
@@ -526,38 +550,25 @@ def _commit_marker(
     now_ns = time.time_ns()
     stored = dataclasses.replace(meta, size=0, last_modified=now_ns / 1e9)
     sidecar = encode_sidecar(stored, mtime_ns=now_ns, ino=0)
+
+    def place(sidecar_temp: TempFile, data_fd: int, side_fd: int) -> None:
+        """Under the key's lock, rename the sidecar into the marker's directory if still linked."""
+        with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
+            if os.fstat(data_fd).st_nlink == 0:
+                # Removed as an empty directory after we opened it.
+                raise ParentVanished()
+            _rename_in(root, sidecar_temp.name, side_fd, SIDECAR_SUFFIX)
+            sidecar_temp.committed()
+
     with bucket_lock(root.locks_fd, bucket, exclusive=False):
         bfd = root.open_bucket(bucket)
-        sidecar_temp: TempFile | None = None
         try:
-            for _ in range(COMMIT_ATTEMPTS):
-                if sidecar_temp is None:
-                    sidecar_temp = write_small_temp(root, sidecar)
-                try:
-                    with (
-                        DirChain(bfd, dirs) as data_dirs,
-                        DirChain(bfd, meta_dirs(dirs)) as side_dirs,
-                    ):
-                        with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
-                            if os.fstat(data_dirs.fd).st_nlink == 0:
-                                # Removed as an empty directory after we opened it.
-                                raise ParentVanished()
-                            _rename_in(root, sidecar_temp.name, side_dirs.fd, SIDECAR_SUFFIX)
-                            sidecar_temp.committed()
-                            sidecar_temp = None
-                        if root.fsync:
-                            data_dirs.fsync_changed()
-                            side_dirs.fsync_changed()
-                        return stored
-                except ParentVanished:
-                    continue
-            raise InternalError("The key's directory kept disappearing under concurrent deletes.")
+            _with_key_dirs(root, bfd, dirs, sidecar, place)
         except OSError as e:
             raise os_error(e) from e
         finally:
-            if sidecar_temp is not None:
-                sidecar_temp.abort()
             os.close(bfd)
+    return stored
 
 
 # -- deleting -----------------------------------------------------------------
@@ -651,15 +662,18 @@ def _is_marker(bfd: int, dirs: tuple[bytes, ...]) -> bool:
 
 
 def _unlink_file(dir_fd: int, name: bytes) -> bool:
-    """Unlink ``name`` if it is a regular file (a directory or symlink is no object)."""
+    """Unlink ``name`` if it is a regular file (a directory or symlink is no object).
+
+    Its blocks are freed here, not in the background: a client that deletes
+    to make room may write again as soon as the delete is answered.
+    """
     try:
         if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
             return False
         os.unlink(name, dir_fd=dir_fd)
     except OSError as e:
-        if e.errno in MISSING_ERRNOS:
-            return False
-        raise
+        raise_unless_missing(e)
+        return False
     return True
 
 

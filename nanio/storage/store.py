@@ -25,7 +25,7 @@ from nanio.storage import atomic, listing, multipart, objects
 from nanio.storage.atomic import TEMP_MIN_AGE_SECONDS, TempFile
 from nanio.storage.buckets import Buckets
 from nanio.storage.faults import os_error
-from nanio.storage.layout import ClosesOnExit, StoreRoot
+from nanio.storage.layout import Background, ClosesOnExit, StoreRoot
 from nanio.storage.multipart import PartInfo, UploadInfo, UploadsPage
 from nanio.storage.objects import OpenObject
 
@@ -33,12 +33,24 @@ from nanio.storage.objects import OpenObject
 class Store(ClosesOnExit):
     """Buckets and objects in a data directory (see SPEC.md, "Storage layout")."""
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        background: Background | None = None,
+    ) -> None:
+        """Open (creating) the store at ``root``.
+
+        ``background`` runs clean-up that nobody waits for (freeing the
+        blocks of replaced and deleted files) in another thread, e.g. a
+        thread pool's ``callInThread``; without it that work runs at once.
+        """
         #: Absolute path of the data directory.
         self.root = os.path.abspath(os.fspath(root))
         #: Whether writes are fsynced before they are acknowledged.
         self.fsync = fsync
-        self._root = StoreRoot(self.root, fsync=fsync)
+        self._root = StoreRoot(self.root, fsync=fsync, background=background)
         self._buckets = Buckets(self._root)
 
     def close(self) -> None:

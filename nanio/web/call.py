@@ -279,6 +279,7 @@ class Preflight:
                 headers=headers,
                 virtual_host_bucket=call.virtual_host_bucket,
                 mount=call.mount,
+                query=query,
             )
         )
         if operation is Operation.Unsupported:

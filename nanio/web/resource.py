@@ -305,7 +305,12 @@ def make_s3_resource(
         from twisted.internet import reactor as global_reactor
 
         reactor = cast("IReactorTime", global_reactor)
-    store = Store(settings.data_dir, fsync=settings.fsync)
+    # Freeing replaced files is nobody's wait: the pool does it, if there is one.
+    store = Store(
+        settings.data_dir,
+        fsync=settings.fsync,
+        background=pool.callInThread if pool is not None else None,
+    )
     credentials = Credentials(settings.users)
     authenticator = Authenticator(credentials.secret_for, clock=reactor.seconds)
     if offload is None and pool is not None:

@@ -33,7 +33,7 @@ from nanio import errors
 from nanio.s3.checksums import NO_CHECKSUM, ChecksumRequest, requested_checksums
 from nanio.s3.chunked import ChunkedDecoder, decoder_for
 from nanio.s3.operations import XML_BODY_LIMIT_BYTES
-from nanio.web.spool import Offload, Spool
+from nanio.web.spool import INLINE_LIMIT_BYTES, Offload, Spool
 
 if TYPE_CHECKING:
     from nanio.s3.auth import AuthResult
@@ -244,6 +244,9 @@ class ObjectSink:
                 declared = _declared_length(headers, "content-length")
             if declared is not None and declared > max_size:
                 raise too_large(declared, max_size)
+            if declared and declared <= INLINE_LIMIT_BYTES:
+                # Small bodies only: their commit is where the time goes.
+                temp.reserve(declared)
             return cls(
                 temp,
                 offload=offload,

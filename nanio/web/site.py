@@ -54,7 +54,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.http import RESPONSES, HTTPChannel
+from twisted.web.http import RESPONSES, HTTPChannel, datetimeToString
 
 from nanio import errors
 from nanio.logs import censor_uri
@@ -95,6 +95,64 @@ def _cancel(timer: IDelayedCall | None) -> None:
         timer.cancel()
 
 
+#: Bytes a header name may hold (RFC 9110 token characters).
+_TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: Bytes a request target may hold: visible ASCII, as Twisted allows.
+_TARGET_BYTES = bytes(range(33, 127))
+#: The methods S3 clients send; a head with any other goes to Twisted's parser.
+_PLAIN_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"POST", b"DELETE"})
+_PLAIN_VERSIONS = frozenset({b"HTTP/1.1", b"HTTP/1.0"})
+
+#: (method, target, version, [(name, value)], Content-Length value or None)
+_PlainHead = tuple[bytes, bytes, bytes, list[tuple[bytes, bytes]], bytes | None]
+
+
+def _plain_head(head: bytes, max_headers: int) -> _PlainHead | None:
+    """Parse a request head (without its blank line) that needs no judgement; else None.
+
+    Plain means: CR and LF only as line ends, no NUL, a known method and
+    version, a visible-ASCII target, token header names, no folded lines,
+    no Transfer-Encoding and at most one all-digit Content-Length.  Every
+    head outside that is left to Twisted, which accepts or refuses it.
+    """
+    lines = head.split(b"\r\n")
+    breaks = len(lines) - 1
+    if (
+        breaks > max_headers
+        or head.count(b"\n") != breaks
+        or head.count(b"\r") != breaks
+        or b"\x00" in head
+    ):
+        return None
+    parts = lines[0].split(b" ")
+    if len(parts) != 3:
+        return None
+    method, target, version = parts
+    if (
+        method not in _PLAIN_METHODS
+        or version not in _PLAIN_VERSIONS
+        or not target
+        or target.translate(None, _TARGET_BYTES)
+    ):
+        return None
+    fields = []
+    length = None
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name.translate(None, _TOKEN_BYTES):
+            return None  # no colon, a folded line, space before the colon...
+        value = value.strip(b" \t")
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if length is not None or not value.isdigit():
+                return None
+            length = value
+        elif lowered == b"transfer-encoding":
+            return None
+        fields.append((name, value))
+    return method, target, version, fields, length
+
+
 class StreamingRequest(server.Request):
     """A request whose body is streamed to the sink its operation chose."""
 
@@ -117,6 +175,37 @@ class StreamingRequest(server.Request):
         if attach is not None and channel.transport is not None:
             # Reading from the socket pauses while the disk falls behind.
             attach(channel.transport)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        # Twisted's, less what nanio never reads: ``request.args`` (the
+        # S3Call holds the decoded query; a presigned URL's is long) and HTML
+        # form bodies (a body went to its sink).
+        if self.content is not None:
+            self.content.seek(0, 0)
+        self.args = {}
+        self.method, self.uri = command, path
+        self.clientproto = version
+        self.path = path.partition(b"?")[0]
+        self.process()
+
+    def process(self) -> None:
+        # Twisted's, less the resource walk: a NanioSite's root is the leaf
+        # NanioResource, which reads neither postpath nor the walk's result.
+        # The Date header is formatted once a second, not per request.
+        site = cast(NanioChannel, self.channel).site
+        self.site = site
+        self.setHeader(b"server", server.version)
+        self.setHeader(b"date", site.http_date())
+        self.prepath = []
+        self.postpath = []
+        self.sitepath: list[bytes] = []
+        if self.path == b"*":
+            self._handleStar()
+            return
+        try:
+            self.render(site.resource)
+        except BaseException:
+            self.processingFailed(Failure())
 
     def handleContentChunk(self, data: bytes) -> None:
         call = self.s3call
@@ -166,9 +255,69 @@ class NanioChannel(HTTPChannel):
         self.site.track(self)
 
     def dataReceived(self, data: bytes) -> None:
-        super().dataReceived(data)
+        while (rest := self._take_whole_head(data)) is not None:
+            if not rest:
+                break
+            data = rest
+        else:
+            super().dataReceived(data)
         if self._head_timer is None and self.line_mode:
             self._watch_head()
+
+    def _take_whole_head(self, data: bytes) -> bytes | None:
+        """Handle a whole, plain request head at the start of ``data``; return what follows.
+
+        Twisted reads a head line by line, and each line costs several
+        calls; most requests arrive whole in one read.  A head that is whole
+        and plain (see ``_plain_head``) is taken here in one pass, with the
+        same effects on the channel as Twisted's parser.  Anything else
+        (None) goes to Twisted's parser, which judges and refuses odd input.
+        """
+        if (
+            not self.line_mode
+            or self._buffer
+            or self._busyReceiving
+            or self.paused
+            or self._receivedHeaderSize
+            or self.requests
+            or self._answered_early
+            or not self.persistent
+        ):
+            return None  # mid-head, mid-request, or about to close: Twisted's way
+        end = data.find(b"\r\n\r\n")
+        if end <= 0 or end > self.totalHeadersSize:
+            return None
+        head = _plain_head(data[:end], self.maxHeaders)
+        if head is None:
+            return None
+        method, target, version, fields, length = head
+        self.resetTimeout()
+        request = self.requestFactory(self, len(self.requests))
+        self.requests.append(request)
+        self._command, self._path, self._version = method, target, version
+        add_header = request.requestHeaders.addRawHeader
+        for name, value in fields:
+            add_header(name, value)
+        if length is not None:
+            # Twisted's own choice of body decoder for a Content-Length.
+            self._maybeChooseTransferDecoder(b"Content-Length", length)
+        # From here on as Twisted's line reader after the blank line: what
+        # follows the head waits in the buffer, and the handlers may re-enter.
+        self._buffer = data[end + 4 :]
+        self._busyReceiving = True
+        try:
+            self.allHeadersReceived()
+            if self.length == 0:
+                self.allContentReceived()
+            else:
+                self.setRawMode()
+        finally:
+            self._busyReceiving = False
+        rest, self._buffer = self._buffer, b""
+        if rest and (self.transport is None or getattr(self.transport, "disconnecting", False)):
+            self._buffer = rest  # closing: Twisted's reader stops here too
+            return b""
+        return rest
 
     def _watch_head(self) -> None:
         # A head that arrived whole was handled inside dataReceived: nothing
@@ -431,6 +580,16 @@ class NanioSite(server.Site):
         self._draining = False
         self._drain_waiters: list[Deferred[None]] = []
         self._drain_timer: IDelayedCall | None = None
+        self._date_second = -1
+        self._date = b""
+
+    def http_date(self) -> bytes:
+        """Now as an HTTP date, for the Date header: formatted once per second."""
+        second = int(self.clock.seconds())
+        if second != self._date_second:
+            self._date_second = second
+            self._date = datetimeToString(second)
+        return self._date
 
     def track(self, channel: NanioChannel) -> None:
         """Count a new connection as open."""

@@ -65,6 +65,19 @@ def read_tree(root: Path) -> dict[str, bytes]:
     }
 
 
+def failing_aws(server: RunningServer, *args: str) -> str:
+    """Run an aws command that must fail: what it printed on stderr."""
+    result = run_aws(server, *args, check=False)
+    assert result.returncode != 0, result.stdout
+    return result.stderr
+
+
+def second_sync(server: RunningServer, source: str, target: str) -> str:
+    """Run the same aws s3 sync twice: what the second run printed."""
+    run_aws(server, "s3", "sync", source, target)
+    return run_aws(server, "s3", "sync", source, target).stdout
+
+
 def keys_of(client: Any, bucket: str) -> list[str]:
     """Every key in ``bucket``, in listing order."""
     return all_keys(client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
@@ -96,9 +109,7 @@ def test_mb_creates_bucket(server: RunningServer, client: Any, fresh_bucket: str
 
 def test_mb_existing_bucket_fails(server: RunningServer, bucket: str) -> None:
     """aws s3 mb of a bucket that exists fails with BucketAlreadyOwnedByYou."""
-    result = run_aws(server, "s3", "mb", f"s3://{bucket}", check=False)
-    assert result.returncode != 0
-    assert "BucketAlreadyOwnedByYou" in result.stderr
+    assert "BucketAlreadyOwnedByYou" in failing_aws(server, "s3", "mb", f"s3://{bucket}")
 
 
 def test_rb_removes_empty_bucket(server: RunningServer, client: Any, bucket: str) -> None:
@@ -111,9 +122,7 @@ def test_rb_removes_empty_bucket(server: RunningServer, client: Any, bucket: str
 def test_rb_refuses_non_empty_bucket(server: RunningServer, client: Any, bucket: str) -> None:
     """aws s3 rb of a bucket with an object fails with BucketNotEmpty and keeps it."""
     client.put_object(Bucket=bucket, Key="k", Body=b"x")
-    result = run_aws(server, "s3", "rb", f"s3://{bucket}", check=False)
-    assert result.returncode != 0
-    assert "BucketNotEmpty" in result.stderr
+    assert "BucketNotEmpty" in failing_aws(server, "s3", "rb", f"s3://{bucket}")
     assert http_status(client.head_bucket(Bucket=bucket)) == 200
 
 
@@ -224,9 +233,7 @@ def test_cp_between_objects(server: RunningServer, client: Any, bucket: str) -> 
 
 def test_cp_missing_key_fails(server: RunningServer, bucket: str, tmp_path: Path) -> None:
     """aws s3 cp of a missing key exits non-zero and reports 404."""
-    result = run_aws(server, "s3", "cp", f"s3://{bucket}/missing", str(tmp_path / "x"), check=False)
-    assert result.returncode != 0
-    assert "404" in result.stderr
+    assert "404" in failing_aws(server, "s3", "cp", f"s3://{bucket}/missing", str(tmp_path / "x"))
 
 
 def test_cp_recursive_uploads_tree(
@@ -255,9 +262,7 @@ def test_sync_up_uploads_tree(
 def test_sync_up_twice_uploads_nothing(server: RunningServer, bucket: str, tmp_path: Path) -> None:
     """A second aws s3 sync of an unchanged tree uploads nothing."""
     root = write_tree(tmp_path / "tree", TREE)
-    run_aws(server, "s3", "sync", str(root), f"s3://{bucket}/")
-    second = run_aws(server, "s3", "sync", str(root), f"s3://{bucket}/")
-    assert "upload:" not in second.stdout
+    assert "upload:" not in second_sync(server, str(root), f"s3://{bucket}/")
 
 
 def test_sync_up_uploads_only_changes(
@@ -287,10 +292,7 @@ def test_sync_down_twice_downloads_nothing(
 ) -> None:
     """A second aws s3 sync from an unchanged bucket downloads nothing."""
     put_tree(client, bucket, TREE)
-    target = tmp_path / "copy"
-    run_aws(server, "s3", "sync", f"s3://{bucket}/", str(target))
-    second = run_aws(server, "s3", "sync", f"s3://{bucket}/", str(target))
-    assert "download:" not in second.stdout
+    assert "download:" not in second_sync(server, f"s3://{bucket}/", str(tmp_path / "copy"))
 
 
 def test_sync_delete_removes_extra_keys(
@@ -369,11 +371,8 @@ def test_s3api_head_object_json(server: RunningServer, client: Any, bucket: str)
 
 def test_s3api_head_object_missing_fails(server: RunningServer, bucket: str) -> None:
     """aws s3api head-object of a missing key exits non-zero with a 404."""
-    result = run_aws(
-        server, "s3api", "head-object", "--bucket", bucket, "--key", "missing", check=False
-    )
-    assert result.returncode != 0
-    assert "404" in result.stderr
+    stderr = failing_aws(server, "s3api", "head-object", "--bucket", bucket, "--key", "missing")
+    assert "404" in stderr
 
 
 def test_s3api_list_objects_v2_json(server: RunningServer, client: Any, bucket: str) -> None:

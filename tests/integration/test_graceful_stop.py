@@ -25,6 +25,7 @@ import pytest
 from tests.support.procs import (
     MIB,
     connect,
+    killed_when_done,
     object_path,
     pattern_block,
     read_exactly,
@@ -47,18 +48,8 @@ STOPPING = r"Stopping: waiting up to"
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     """Start servers on one data directory; any still running at the end is killed."""
-    servers: list[RunningServer] = []
-
-    def start_one(*extra: str) -> RunningServer:
-        server = start_own_server(tmp_path, *extra)
-        servers.append(server)
-        return server
-
-    yield start_one
-    for server in servers:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+    with killed_when_done(lambda *extra: start_own_server(tmp_path, *extra)) as start_one:
+        yield start_one
 
 
 class Upload:
@@ -86,6 +77,13 @@ class Upload:
     def close(self) -> None:
         """Close the client's socket."""
         self.sock.close()
+
+    def finish(self) -> tuple[int, dict[str, str]]:
+        """Send the rest of the body, read the answer's status and headers, and close."""
+        self.send(UPLOAD_BYTES - self.sent)
+        status, headers, _ = read_response_head(self.sock)
+        self.close()
+        return status, headers
 
 
 def begin(server: RunningServer, key: str) -> Upload:
@@ -116,9 +114,7 @@ def test_upload_under_way_at_sigterm_completes(
     server = start("--shutdown-timeout", "120", *workers)
     upload = begin(server, "big")
     stop_during(server)
-    upload.send(UPLOAD_BYTES - FIRST_PART_BYTES)
-    status, headers, _ = read_response_head(upload.sock)
-    upload.close()
+    status, headers = upload.finish()
     assert (status, headers.get("connection")) == (200, "close")
     assert headers["etag"] == f'"{upload.digest.hexdigest()}"'
     assert server.process.wait(EXIT_TIMEOUT_SECONDS) == 0
@@ -132,9 +128,7 @@ def test_upload_finished_during_the_stop_is_there_after_a_restart(
     server = start("--shutdown-timeout", "120", *workers)
     upload = begin(server, "kept")
     stop_during(server)
-    upload.send(UPLOAD_BYTES - FIRST_PART_BYTES)
-    read_response_head(upload.sock)
-    upload.close()
+    upload.finish()
     assert server.process.wait(EXIT_TIMEOUT_SECONDS) == 0
     restarted = start()
     head = make_boto3_client(restarted).head_object(Bucket="bkt", Key="kept")
@@ -174,9 +168,7 @@ def test_new_connections_are_refused_while_stopping(
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((address.hostname, address.port), timeout=10)
     finally:
-        upload.send(UPLOAD_BYTES - FIRST_PART_BYTES)
-        read_response_head(upload.sock)
-        upload.close()
+        upload.finish()
     assert server.process.wait(EXIT_TIMEOUT_SECONDS) == 0
 
 

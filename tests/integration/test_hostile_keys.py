@@ -65,33 +65,9 @@ def canonical(raw_path: str) -> str:
     return quote(unquote_to_bytes(raw_path), safe="/")
 
 
-def send(
-    server: RunningServer,
-    method: str,
-    raw_path: str,
-    *,
-    query: str = "",
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-) -> RawResponse:
-    """Send ``raw_path`` exactly as given, signed over its canonical form."""
-    request = AWSRequest(
-        method=method,
-        url=server.endpoint_url + canonical(raw_path) + (f"?{query}" if query else ""),
-        data=body,
-        headers={"Host": host_header(server), **(headers or {})},
-    )
-    request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
-    S3SigV4Auth(Credentials(server.access_key, server.secret_key), "s3", REGION).add_auth(request)
-    return signed_request(
-        server,
-        method,
-        raw_path,
-        query=query,
-        headers=dict(request.headers.items()),
-        body=body,
-        sign=False,
-    )
+def send(server: RunningServer, method: str, raw_path: str, **options: Any) -> RawResponse:
+    """Send ``raw_path`` exactly as given, signed over its canonical form (``signed_request``)."""
+    return signed_request(server, method, raw_path, signed_path=canonical(raw_path), **options)
 
 
 def code_of(response: RawResponse) -> str:
@@ -247,22 +223,37 @@ def decoded(raw: str) -> str | None:
         return None
 
 
-@pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_put_is_refused(
-    server: RunningServer, target: str, untouched: Confined, raw: str, code: str
-) -> None:
-    """A PutObject of a hostile key is a 400 with its S3 code and stores nothing anywhere."""
-    response = send(server, "PUT", f"/{target}/{raw}", body=b"hostile")
-    assert (response.status, code_of(response)) == (400, code)
-    untouched()
+#: Every request that names an object key, as ``send(server, path, target)`` for the
+#: raw path ``path`` of a key in the bucket ``target``.
+KEYED_REQUESTS: dict[str, Callable[[RunningServer, str, str], RawResponse]] = {
+    "PutObject": lambda server, path, target: send(server, "PUT", path, body=b"hostile"),
+    "GetObject": lambda server, path, target: send(server, "GET", path),
+    "DeleteObject": lambda server, path, target: send(server, "DELETE", path),
+    "CopyObject": lambda server, path, target: send(
+        server, "PUT", path, headers={"x-amz-copy-source": f"/{target}/source"}
+    ),
+    "CreateMultipartUpload": lambda server, path, target: send(
+        server, "POST", path, query="uploads="
+    ),
+    # The key is refused before the upload is looked for.
+    "UploadPart": lambda server, path, target: send(
+        server, "PUT", path, query="partNumber=1&uploadId=" + "0" * 32, body=b"part"
+    ),
+}
 
 
+@pytest.mark.parametrize("request_for", KEYED_REQUESTS.values(), ids=KEYED_REQUESTS.keys())
 @pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_get_is_refused(
-    server: RunningServer, target: str, untouched: Confined, raw: str, code: str
+def test_hostile_key_is_refused(
+    server: RunningServer,
+    target: str,
+    untouched: Confined,
+    raw: str,
+    code: str,
+    request_for: Callable[[RunningServer, str, str], RawResponse],
 ) -> None:
-    """A GetObject of a hostile key is a 400 with its S3 code."""
-    response = send(server, "GET", f"/{target}/{raw}")
+    """A request naming a hostile key is a 400 with its S3 code and changes nothing anywhere."""
+    response = request_for(server, f"/{target}/{raw}", target)
     assert (response.status, code_of(response)) == (400, code)
     untouched()
 
@@ -278,28 +269,6 @@ def test_hostile_head_is_refused(
 
 
 @pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_delete_is_refused(
-    server: RunningServer, target: str, untouched: Confined, raw: str, code: str
-) -> None:
-    """A DeleteObject of a hostile key is a 400 with its S3 code and removes nothing."""
-    response = send(server, "DELETE", f"/{target}/{raw}")
-    assert (response.status, code_of(response)) == (400, code)
-    untouched()
-
-
-@pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_copy_destination_is_refused(
-    server: RunningServer, target: str, untouched: Confined, raw: str, code: str
-) -> None:
-    """A CopyObject onto a hostile key is a 400 with its S3 code and copies nothing."""
-    response = send(
-        server, "PUT", f"/{target}/{raw}", headers={"x-amz-copy-source": f"/{target}/source"}
-    )
-    assert (response.status, code_of(response)) == (400, code)
-    untouched()
-
-
-@pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
 def test_hostile_copy_source_is_invalid_argument(
     server: RunningServer, target: str, untouched: Confined, raw: str, code: str
 ) -> None:
@@ -308,32 +277,6 @@ def test_hostile_copy_source_is_invalid_argument(
         server, "PUT", f"/{target}/copy", headers={"x-amz-copy-source": f"/{target}/{raw}"}
     )
     assert (response.status, code_of(response)) == (400, "InvalidArgument")
-    untouched()
-
-
-@pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_multipart_create_is_refused(
-    server: RunningServer, target: str, untouched: Confined, raw: str, code: str
-) -> None:
-    """A CreateMultipartUpload for a hostile key is a 400 with its S3 code and starts nothing."""
-    response = send(server, "POST", f"/{target}/{raw}", query="uploads=")
-    assert (response.status, code_of(response)) == (400, code)
-    untouched()
-
-
-@pytest.mark.parametrize(("raw", "code"), HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_upload_part_is_refused_before_its_body(
-    server: RunningServer, target: str, untouched: Confined, raw: str, code: str
-) -> None:
-    """An UploadPart for a hostile key answers its key error (before looking for the upload)."""
-    response = send(
-        server,
-        "PUT",
-        f"/{target}/{raw}",
-        query="partNumber=1&uploadId=" + "0" * 32,
-        body=b"part",
-    )
-    assert (response.status, code_of(response)) == (400, code)
     untouched()
 
 
@@ -676,10 +619,16 @@ def test_complete_onto_a_clashing_key_is_key_conflict(
     confined()
 
 
-@pytest.mark.parametrize("key", ["a/b", "a/", "a/b/c"])
-def test_reading_below_an_object_is_no_such_key(client: Any, bucket: str, key: str) -> None:
-    """With 'a' an object, GetObject of 'a/b', 'a/' or 'a/b/c' is 404 NoSuchKey, not a 500."""
-    put(client, bucket, "a")
+@pytest.mark.parametrize(
+    ("stored", "key"),
+    [("a", "a/b"), ("a", "a/"), ("a", "a/b/c"), ("a/b", "a")],
+    ids=["below-an-object", "marker-of-an-object", "deep-below-an-object", "prefix-as-an-object"],
+)
+def test_reading_across_a_file_and_a_directory_is_no_such_key(
+    client: Any, bucket: str, stored: str, key: str
+) -> None:
+    """GetObject below an object ('a/b' of 'a') or of a prefix ('a' of 'a/b') is 404 NoSuchKey."""
+    put(client, bucket, stored)
     with pytest.raises(ClientError) as caught:
         client.get_object(Bucket=bucket, Key=key)
     assert (http_status(caught.value.response), error_code(caught.value)) == (404, "NoSuchKey")
@@ -696,14 +645,6 @@ def test_listing_below_an_object_is_empty(client: Any, bucket: str) -> None:
     """With 'a' an object, listing the prefix 'a/' finds nothing."""
     put(client, bucket, "a")
     assert client.list_objects_v2(Bucket=bucket, Prefix="a/")["KeyCount"] == 0
-
-
-def test_reading_a_prefix_as_an_object_is_no_such_key(client: Any, bucket: str) -> None:
-    """With 'a/b' stored, GetObject of 'a' (a directory on disk) is 404 NoSuchKey."""
-    put(client, bucket, "a/b")
-    with pytest.raises(ClientError) as caught:
-        client.get_object(Bucket=bucket, Key="a")
-    assert error_code(caught.value) == "NoSuchKey"
 
 
 def test_clash_goes_away_with_the_key_that_caused_it(client: Any, bucket: str) -> None:
@@ -957,12 +898,24 @@ def test_put_over_a_symlinked_object_file_replaces_the_link(
     assert body_of(own_client, linked_file, "f") == b"mine"
 
 
-def forged_sidecar(own: RunningServer, bucket: str, key: str) -> bytes:
-    """The key's sidecar rewritten to claim user metadata the object never had."""
-    sidecar = own.data_dir / bucket / ".nanio-meta" / f"{key}.json"
-    document = json.loads(sidecar.read_bytes())
+def forged_sidecar_bytes(path: Path) -> bytes:
+    """The sidecar at ``path`` rewritten to claim user metadata the object never had."""
+    document = json.loads(path.read_bytes())
     document["user_metadata"] = {"forged": "yes"}
     return json.dumps(document).encode()
+
+
+def link_sidecar(
+    own: RunningServer, bucket: str, key: str, elsewhere: Outside, forged: bytes | None = None
+) -> tuple[Path, Path]:
+    """Swap the key's sidecar for a symlink to an outside copy (or to ``forged``): both paths."""
+    sidecar = own.data_dir / bucket / ".nanio-meta" / f"{key}.json"
+    target = elsewhere.path / "forged.json"
+    target.write_bytes(forged_sidecar_bytes(sidecar) if forged is None else forged)
+    sidecar.unlink()
+    sidecar.symlink_to(target)
+    elsewhere.seal()
+    return sidecar, target
 
 
 def test_symlinked_sidecar_is_not_read(
@@ -970,12 +923,7 @@ def test_symlinked_sidecar_is_not_read(
 ) -> None:
     """A sidecar replaced by a symlink to a forged one is ignored: metadata comes from stat."""
     own_client.put_object(Bucket=own_bucket, Key="k", Body=b"data", Metadata={"real": "yes"})
-    forged = elsewhere.path / "forged.json"
-    forged.write_bytes(forged_sidecar(own, own_bucket, "k"))
-    sidecar = own.data_dir / own_bucket / ".nanio-meta" / "k.json"
-    sidecar.unlink()
-    sidecar.symlink_to(forged)
-    elsewhere.seal()
+    link_sidecar(own, own_bucket, "k", elsewhere)
     answer = own_client.get_object(Bucket=own_bucket, Key="k")
     assert (answer["Body"].read(), answer["Metadata"]) == (b"data", {})
 
@@ -985,12 +933,7 @@ def test_put_over_a_symlinked_sidecar_replaces_the_link(
 ) -> None:
     """PutObject of a key whose sidecar is a symlink replaces the link, not its target."""
     own_client.put_object(Bucket=own_bucket, Key="k", Body=b"data")
-    forged = elsewhere.path / "forged.json"
-    forged.write_bytes(b"{}")
-    sidecar = own.data_dir / own_bucket / ".nanio-meta" / "k.json"
-    sidecar.unlink()
-    sidecar.symlink_to(forged)
-    elsewhere.seal()
+    sidecar, forged = link_sidecar(own, own_bucket, "k", elsewhere, b"{}")
     own_client.put_object(Bucket=own_bucket, Key="k", Body=b"new", Metadata={"real": "yes"})
     assert forged.read_bytes() == b"{}"
     assert not sidecar.is_symlink()
@@ -1010,12 +953,6 @@ def linked_meta(own: RunningServer, own_client: Any, own_bucket: str, elsewhere:
     meta.symlink_to(copy)
     elsewhere.seal()
     return own_bucket
-
-
-def forged_sidecar_bytes(path: Path) -> bytes:
-    document = json.loads(path.read_bytes())
-    document["user_metadata"] = {"forged": "yes"}
-    return json.dumps(document).encode()
 
 
 @pytest.mark.parametrize("key", ["k", "a/k"])

@@ -99,6 +99,25 @@ def answer_to_head(server: RunningServer, head: bytes) -> tuple[int, dict[str, s
     return status, headers, body
 
 
+def answer_before_continue(
+    server: RunningServer,
+    method: str,
+    path: str,
+    length: int,
+    *,
+    signed: dict[str, str] | None = None,
+    payload: str = "UNSIGNED-PAYLOAD",
+) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Send a head declaring ``length`` body bytes and expecting 100 Continue, and no body.
+
+    Returns (status, headers, S3 error fields): a refusal here came before any body.
+    """
+    unsigned = {"Content-Length": str(length), "Expect": "100-continue"}
+    head = request_head(server, method, path, signed=signed, unsigned=unsigned, payload=payload)
+    status, headers, body = answer_to_head(server, head)
+    return status, headers, error_fields(body)
+
+
 def send_chunked(sock: socket.socket, total: int, piece: bytes) -> None:
     """Send ``total`` bytes as HTTP chunks of ``piece``, and never the last chunk.
 
@@ -112,6 +131,18 @@ def send_chunked(sock: socket.socket, total: int, piece: bytes) -> None:
             sent += len(piece)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server answered and closed: what we wanted to see
+
+
+def answer_to_endless_chunks(
+    server: RunningServer, method: str, path: str, total: int, piece: bytes
+) -> tuple[int, str]:
+    """Send a chunked body of ``total`` bytes that never ends: (status, S3 error code)."""
+    with connect(server) as sock:
+        sock.sendall(request_head(server, method, path, unsigned={"Transfer-Encoding": "chunked"}))
+        send_chunked(sock, total, piece)
+        status, _, rest = read_response_head(sock)
+        body = rest + read_until_closed(sock)
+    return status, error_fields(body)["Code"]
 
 
 # -- the header section --------------------------------------------------------------
@@ -175,14 +206,8 @@ def test_xml_body_declared_over_1_mib_is_refused_before_100_continue(
     server: RunningServer, bucket: str
 ) -> None:
     """A DeleteObjects declaring 2 MiB is MaxMessageLengthExceeded, answered instead of 100."""
-    head = request_head(
-        server,
-        "POST",
-        f"/{bucket}?delete=",
-        unsigned={"Content-Length": str(2 * MIB), "Expect": "100-continue"},
-    )
-    status, headers, body = answer_to_head(server, head)
-    assert (status, error_fields(body)["Code"]) == (400, "MaxMessageLengthExceeded")
+    status, headers, fields = answer_before_continue(server, "POST", f"/{bucket}?delete=", 2 * MIB)
+    assert (status, fields["Code"]) == (400, "MaxMessageLengthExceeded")
     assert headers["connection"] == "close"
 
 
@@ -191,16 +216,9 @@ def test_xml_body_without_a_length_is_cut_off_after_1_mib(
 ) -> None:
     """A chunked DeleteObjects body is refused as soon as it passes 1 MiB, not read to its end."""
     client.put_object(Bucket=bucket, Key="k", Body=b"x")
-    with connect(server) as sock:
-        sock.sendall(
-            request_head(
-                server, "POST", f"/{bucket}?delete=", unsigned={"Transfer-Encoding": "chunked"}
-            )
-        )
-        send_chunked(sock, 2 * MIB, b"<Delete>" + b" " * (64 * KIB))
-        status, _, rest = read_response_head(sock)
-        body = rest + read_until_closed(sock)
-    assert (status, error_fields(body)["Code"]) == (400, "MaxMessageLengthExceeded")
+    piece = b"<Delete>" + b" " * (64 * KIB)
+    answer = answer_to_endless_chunks(server, "POST", f"/{bucket}?delete=", 2 * MIB, piece)
+    assert answer == (400, "MaxMessageLengthExceeded")
     assert client.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
 
 
@@ -284,15 +302,9 @@ def test_metadata_too_large_is_answered_before_100_continue(
     server: RunningServer, bucket: str
 ) -> None:
     """A PutObject with 3 KiB of metadata is refused before its (1 GiB) body is asked for."""
-    head = request_head(
-        server,
-        "PUT",
-        f"/{bucket}/k",
-        signed={"x-amz-meta-big": "b" * (3 * KIB)},
-        unsigned={"Content-Length": str(GIB), "Expect": "100-continue"},
-    )
-    status, _, body = answer_to_head(server, head)
-    assert (status, error_fields(body)["Code"]) == (400, "MetadataTooLarge")
+    big = {"x-amz-meta-big": "b" * (3 * KIB)}
+    status, _, fields = answer_before_continue(server, "PUT", f"/{bucket}/k", GIB, signed=big)
+    assert (status, fields["Code"]) == (400, "MetadataTooLarge")
 
 
 @pytest.mark.parametrize("operation", ["create_multipart_upload", "copy_object"])
@@ -361,14 +373,8 @@ def test_part_declared_over_5_gib_is_entity_too_large_before_100_continue(
 ) -> None:
     """An UploadPart declaring 5 GiB + 1 is refused with EntityTooLarge instead of 100."""
     bucket, upload_id = upload
-    head = request_head(
-        server,
-        "PUT",
-        f"/{bucket}/k?partNumber=1&uploadId={upload_id}",
-        unsigned={"Content-Length": str(5 * GIB + 1), "Expect": "100-continue"},
-    )
-    status, _, body = answer_to_head(server, head)
-    fields = error_fields(body)
+    path = f"/{bucket}/k?partNumber=1&uploadId={upload_id}"
+    status, _, fields = answer_before_continue(server, "PUT", path, 5 * GIB + 1)
     assert (status, fields["Code"], fields["MaxSizeAllowed"]) == (
         400,
         "EntityTooLarge",
@@ -380,14 +386,7 @@ def test_object_declared_over_5_tib_is_entity_too_large_by_default(
     server: RunningServer, bucket: str
 ) -> None:
     """With the default cap, a PutObject declaring 5 TiB + 1 is EntityTooLarge before 100."""
-    head = request_head(
-        server,
-        "PUT",
-        f"/{bucket}/k",
-        unsigned={"Content-Length": str(5 * TIB + 1), "Expect": "100-continue"},
-    )
-    status, _, body = answer_to_head(server, head)
-    fields = error_fields(body)
+    status, _, fields = answer_before_continue(server, "PUT", f"/{bucket}/k", 5 * TIB + 1)
     assert (status, fields["Code"], fields["ProposedSize"]) == (
         400,
         "EntityTooLarge",
@@ -427,14 +426,8 @@ def test_object_declared_over_the_cap_is_refused_before_100_continue(
     capped: RunningServer, capped_bucket: str
 ) -> None:
     """A PutObject declaring cap + 1 bytes is EntityTooLarge instead of 100 Continue."""
-    head = request_head(
-        capped,
-        "PUT",
-        f"/{capped_bucket}/k",
-        unsigned={"Content-Length": str(TINY_CAP_BYTES + 1), "Expect": "100-continue"},
-    )
-    status, headers, body = answer_to_head(capped, head)
-    fields = error_fields(body)
+    path = f"/{capped_bucket}/k"
+    status, headers, fields = answer_before_continue(capped, "PUT", path, TINY_CAP_BYTES + 1)
     assert (status, fields["Code"], fields["MaxSizeAllowed"]) == (
         400,
         "EntityTooLarge",
@@ -447,16 +440,11 @@ def test_chunked_body_running_past_the_cap_is_cut_off(
     capped: RunningServer, capped_client: Any, capped_bucket: str
 ) -> None:
     """A chunked PutObject (no length) is refused once past the cap; nothing is left behind."""
-    with connect(capped) as sock:
-        sock.sendall(
-            request_head(
-                capped, "PUT", f"/{capped_bucket}/k", unsigned={"Transfer-Encoding": "chunked"}
-            )
-        )
-        send_chunked(sock, TINY_CAP_BYTES + 2 * MIB, b"z" * (256 * KIB))
-        status, _, rest = read_response_head(sock)
-        body = rest + read_until_closed(sock)
-    assert (status, error_fields(body)["Code"]) == (400, "EntityTooLarge")
+    total = TINY_CAP_BYTES + 2 * MIB
+    answer = answer_to_endless_chunks(
+        capped, "PUT", f"/{capped_bucket}/k", total, b"z" * (256 * KIB)
+    )
+    assert answer == (400, "EntityTooLarge")
     assert capped_client.list_objects_v2(Bucket=capped_bucket)["KeyCount"] == 0
     wait_for_no_temp_files(capped.data_dir)
 
@@ -465,19 +453,18 @@ def test_aws_chunked_upload_declaring_more_than_the_cap_is_refused(
     capped: RunningServer, capped_bucket: str
 ) -> None:
     """An aws-chunked PutObject whose decoded length is over the cap is EntityTooLarge at once."""
-    head = request_head(
+    status, _, fields = answer_before_continue(
         capped,
         "PUT",
         f"/{capped_bucket}/k",
+        TINY_CAP_BYTES + 100,
         signed={
             "Content-Encoding": "aws-chunked",
             "x-amz-decoded-content-length": str(TINY_CAP_BYTES + 1),
         },
-        unsigned={"Content-Length": str(TINY_CAP_BYTES + 100), "Expect": "100-continue"},
         payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER",
     )
-    status, _, body = answer_to_head(capped, head)
-    assert (status, error_fields(body)["Code"]) == (400, "EntityTooLarge")
+    assert (status, fields["Code"]) == (400, "EntityTooLarge")
 
 
 def test_parts_adding_up_past_the_cap_are_entity_too_large_on_complete(

@@ -186,13 +186,21 @@ def plain(text: bytes) -> Build:
 def signed(
     method: str, path: str, headers: dict[str, str] | None = None, tail: bytes = b""
 ) -> Build:
-    """A request signed for ``path``, with framing ``headers`` and ``tail`` after the head."""
-    return lambda target: signed_head(target.server, method, path, headers) + tail
+    """A request signed for ``path`` (``{upload_id}`` filled in), ``headers``, then ``tail``."""
+    return lambda target: (
+        signed_head(target.server, method, path.format(upload_id=target.upload_id), headers) + tail
+    )
 
 
 HOST = b"Host: {host}\r\n"
 PUT_HEAD = b"PUT /malformed/put HTTP/1.1\r\n" + HOST
-CHUNKED = {"Transfer-Encoding": "chunked"}
+GET_HEAD = b"GET / HTTP/1.1\r\n" + HOST
+
+
+def chunked_put(body: bytes) -> Build:
+    """A signed chunked PutObject head followed by ``body`` as its chunks."""
+    return signed("PUT", "/malformed/put", {"Transfer-Encoding": "chunked"}, body)
+
 
 CASES: list[tuple[str, Build, str]] = [
     # The request line.
@@ -265,67 +273,26 @@ CASES: list[tuple[str, Build, str]] = [
         plain(PUT_HEAD + b"Content-Length: 1180591620717411303424\r\n\r\n"),
         NANIO,
     ),
-    (
-        "non-hex chunk size",
-        signed("PUT", "/malformed/put", CHUNKED, b"zz\r\nhello\r\n0\r\n\r\n"),
-        TWISTED,
-    ),
-    (
-        "negative chunk size",
-        signed("PUT", "/malformed/put", CHUNKED, b"-5\r\nhello\r\n0\r\n\r\n"),
-        TWISTED,
-    ),
-    (
-        "NUL in chunk extension",
-        signed("PUT", "/malformed/put", CHUNKED, b"5;\x00\r\nhello\r\n0\r\n\r\n"),
-        TWISTED,
-    ),
-    (
-        "chunk longer than its size",
-        signed("PUT", "/malformed/put", CHUNKED, b"5\r\nhelloXX0\r\n\r\n"),
-        TWISTED,
-    ),
+    ("non-hex chunk size", chunked_put(b"zz\r\nhello\r\n0\r\n\r\n"), TWISTED),
+    ("negative chunk size", chunked_put(b"-5\r\nhello\r\n0\r\n\r\n"), TWISTED),
+    ("NUL in chunk extension", chunked_put(b"5;\x00\r\nhello\r\n0\r\n\r\n"), TWISTED),
+    ("chunk longer than its size", chunked_put(b"5\r\nhelloXX0\r\n\r\n"), TWISTED),
     # The header block.
-    (
-        "bare CR in a header value",
-        plain(b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\rb\r\n\r\n"),
-        TWISTED,
-    ),
-    (
-        "LF injecting a header",
-        plain(b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\nX-B: b\r\n\r\n"),
-        TWISTED,
-    ),
-    ("NUL in a header name", plain(b"GET / HTTP/1.1\r\n" + HOST + b"X-\x00A: a\r\n\r\n"), TWISTED),
-    (
-        "NUL in a header value",
-        plain(b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\x00b\r\n\r\n"),
-        TWISTED,
-    ),
-    ("blank in a header name", plain(b"GET / HTTP/1.1\r\n" + HOST + b"X A: b\r\n\r\n"), TWISTED),
+    ("bare CR in a header value", plain(GET_HEAD + b"X-A: a\rb\r\n\r\n"), TWISTED),
+    ("LF injecting a header", plain(GET_HEAD + b"X-A: a\nX-B: b\r\n\r\n"), TWISTED),
+    ("NUL in a header name", plain(GET_HEAD + b"X-\x00A: a\r\n\r\n"), TWISTED),
+    ("NUL in a header value", plain(GET_HEAD + b"X-A: a\x00b\r\n\r\n"), TWISTED),
+    ("blank in a header name", plain(GET_HEAD + b"X A: b\r\n\r\n"), TWISTED),
     (
         "100k headers",
-        plain(
-            b"GET / HTTP/1.1\r\n"
-            + HOST
-            + b"".join(b"X-%d: v\r\n" % i for i in range(100_000))
-            + b"\r\n"
-        ),
+        plain(GET_HEAD + b"".join(b"X-%d: v\r\n" % i for i in range(100_000)) + b"\r\n"),
         NANIO,
     ),
-    (
-        "huge header value",
-        plain(b"GET / HTTP/1.1\r\n" + HOST + b"X-A: " + b"a" * 70_000 + b"\r\n\r\n"),
-        NANIO,
-    ),
-    ("obsolete line folding", plain(b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\r\n b\r\n\r\n"), NANIO),
+    ("huge header value", plain(GET_HEAD + b"X-A: " + b"a" * 70_000 + b"\r\n\r\n"), NANIO),
+    ("obsolete line folding", plain(GET_HEAD + b"X-A: a\r\n b\r\n\r\n"), NANIO),
     # Not (yet) a whole request: the server waits, then closes.
     ("bare LF line ends", plain(b"GET / HTTP/1.1\nHost: {host}\n\n"), WAITS),
-    (
-        "chunk size of 40 hex digits",
-        signed("PUT", "/malformed/put", CHUNKED, b"f" * 40 + b"\r\nhello"),
-        WAITS,
-    ),
+    ("chunk size of 40 hex digits", chunked_put(b"f" * 40 + b"\r\nhello"), WAITS),
 ]
 
 
@@ -383,84 +350,50 @@ SUPERSCRIPT_TWO = "%C2%B2"
 THOUSANDS_OF_NINES = "9" * 5000
 
 
-def _part_query(target: Target, number: str) -> str:
+def part_target(number: str) -> str:
     """The target of an UploadPart (or UploadPartCopy) with ``number`` as its partNumber."""
-    return f"/{BUCKET}/upload?partNumber={number}&uploadId={target.upload_id}"
+    return f"/{BUCKET}/upload?partNumber={number}&uploadId={{upload_id}}"
 
+
+PARTS_MARKER = f"/{BUCKET}/upload?uploadId={{upload_id}}&part-number-marker="
+ONE_BYTE = {"Content-Length": "1"}
+COPY_SOURCE = {"x-amz-copy-source": f"/{BUCKET}/{KEY}"}
 
 NUMBER_CASES: list[tuple[str, Build]] = [
-    (
-        "UploadPart partNumber ²",
-        lambda t: (
-            signed_head(t.server, "PUT", _part_query(t, SUPERSCRIPT_TWO), {"Content-Length": "1"})
-            + b"x"
-        ),
-    ),
+    ("UploadPart partNumber ²", signed("PUT", part_target(SUPERSCRIPT_TWO), ONE_BYTE, b"x")),
     (
         "UploadPart partNumber of 5000 digits",
-        lambda t: (
-            signed_head(
-                t.server, "PUT", _part_query(t, THOUSANDS_OF_NINES), {"Content-Length": "1"}
-            )
-            + b"x"
-        ),
+        signed("PUT", part_target(THOUSANDS_OF_NINES), ONE_BYTE, b"x"),
     ),
-    (
-        "GetObject partNumber ²",
-        lambda t: signed_head(t.server, "GET", f"/{BUCKET}/{KEY}?partNumber={SUPERSCRIPT_TWO}"),
-    ),
-    (
-        "ListParts part-number-marker ²",
-        lambda t: signed_head(
-            t.server,
-            "GET",
-            f"/{BUCKET}/upload?uploadId={t.upload_id}&part-number-marker={SUPERSCRIPT_TWO}",
-        ),
-    ),
+    ("GetObject partNumber ²", signed("GET", f"/{BUCKET}/{KEY}?partNumber={SUPERSCRIPT_TWO}")),
+    ("ListParts part-number-marker ²", signed("GET", PARTS_MARKER + SUPERSCRIPT_TWO)),
     (
         "ListParts part-number-marker of 5000 digits",
-        lambda t: signed_head(
-            t.server,
-            "GET",
-            f"/{BUCKET}/upload?uploadId={t.upload_id}&part-number-marker={THOUSANDS_OF_NINES}",
-        ),
+        signed("GET", PARTS_MARKER + THOUSANDS_OF_NINES),
     ),
     (
         "UploadPartCopy range of 5000 digits",
-        lambda t: signed_head(
-            t.server,
+        signed(
             "PUT",
-            _part_query(t, "1"),
-            {
-                "x-amz-copy-source": f"/{BUCKET}/{KEY}",
-                "x-amz-copy-source-range": f"bytes=0-{THOUSANDS_OF_NINES}",
-            },
+            part_target("1"),
+            {**COPY_SOURCE, "x-amz-copy-source-range": f"bytes=0-{THOUSANDS_OF_NINES}"},
         ),
     ),
     (
         "UploadPartCopy range with ²",
-        lambda t: signed_head(
-            t.server,
-            "PUT",
-            _part_query(t, "1"),
-            {"x-amz-copy-source": f"/{BUCKET}/{KEY}", "x-amz-copy-source-range": "bytes=\xb2-3"},
-        ),
+        signed("PUT", part_target("1"), {**COPY_SOURCE, "x-amz-copy-source-range": "bytes=\xb2-3"}),
     ),
     (
         "Range of 5000 digits",
-        lambda t: signed_head(
-            t.server, "GET", f"/{BUCKET}/{KEY}", {"Range": f"bytes={THOUSANDS_OF_NINES}-"}
-        ),
+        signed("GET", f"/{BUCKET}/{KEY}", {"Range": f"bytes={THOUSANDS_OF_NINES}-"}),
     ),
     (
         "max-keys of 5000 digits",
-        lambda t: signed_head(
-            t.server, "GET", f"/{BUCKET}?list-type=2&max-keys={THOUSANDS_OF_NINES}"
-        ),
+        signed("GET", f"/{BUCKET}?list-type=2&max-keys={THOUSANDS_OF_NINES}"),
     ),
     (
         "signed Content-Length of 2**70",
-        lambda t: signed_head(t.server, "PUT", f"/{BUCKET}/huge", {"Content-Length": str(2**70)}),
+        signed("PUT", f"/{BUCKET}/huge", {"Content-Length": str(2**70)}),
     ),
 ]
 

@@ -24,6 +24,7 @@ from tests.support.clients import (
     error_code,
     error_fields,
     http_status,
+    refusal,
     signed_request,
     urlopen,
 )
@@ -95,13 +96,18 @@ def new_name(owner: str) -> str:
     return f"{owner}-{uuid.uuid4().hex[:16]}"
 
 
+def new_bucket(client: Any, owner: str, key: str, body: bytes) -> str:
+    """A bucket ``owner`` creates with ``client``, holding one object ``key``."""
+    name = new_name(owner)
+    client.create_bucket(Bucket=name)
+    client.put_object(Bucket=name, Key=key, Body=body)
+    return name
+
+
 @pytest.fixture
 def alices(alice: Any) -> str:
-    """Alice's bucket, holding the object 'secret' and an upload of 'big' with one part."""
-    name = new_name("alice")
-    alice.create_bucket(Bucket=name)
-    alice.put_object(Bucket=name, Key="secret", Body=b"alice's")
-    return name
+    """Alice's bucket, holding the object 'secret'."""
+    return new_bucket(alice, "alice", "secret", b"alice's")
 
 
 @pytest.fixture
@@ -115,10 +121,7 @@ def alices_upload(alice: Any, alices: str) -> str:
 @pytest.fixture
 def bobs(bob: Any) -> str:
     """Bob's own bucket, holding the object 'mine'."""
-    name = new_name("bob")
-    bob.create_bucket(Bucket=name)
-    bob.put_object(Bucket=name, Key="mine", Body=b"bob's")
-    return name
+    return new_bucket(bob, "bob", "mine", b"bob's")
 
 
 def names(client: Any) -> list[str]:
@@ -259,21 +262,17 @@ def test_upload_part_copy_from_another_users_bucket_is_access_denied(
     assert "Parts" not in bob.list_parts(Bucket=bobs, Key="k", UploadId=upload_id)
 
 
-def test_creating_another_users_bucket_name_is_bucket_already_exists(bob: Any, alices: str) -> None:
-    """Bob's CreateBucket of alice's name is 409 BucketAlreadyExists, not OwnedByYou."""
-    with pytest.raises(ClientError) as caught:
-        bob.create_bucket(Bucket=alices)
-    assert (http_status(caught.value.response), error_code(caught.value)) == (
-        409,
-        "BucketAlreadyExists",
-    )
-
-
-def test_creating_ones_own_bucket_again_is_already_owned_by_you(alice: Any, alices: str) -> None:
-    """Alice's second CreateBucket of her own name is 409 BucketAlreadyOwnedByYou."""
-    with pytest.raises(ClientError) as caught:
-        alice.create_bucket(Bucket=alices)
-    assert error_code(caught.value) == "BucketAlreadyOwnedByYou"
+@pytest.mark.parametrize(
+    ("creator", "code"),
+    [("bob", "BucketAlreadyExists"), ("alice", "BucketAlreadyOwnedByYou")],
+    ids=["another-user", "its-owner"],
+)
+def test_creating_a_taken_bucket_name_says_whose_it_is(
+    request: pytest.FixtureRequest, alices: str, creator: str, code: str
+) -> None:
+    """CreateBucket of alice's name is 409 BucketAlreadyExists for bob, OwnedByYou for alice."""
+    client = request.getfixturevalue(creator)
+    assert refusal(client.create_bucket, Bucket=alices) == (409, code)
 
 
 def test_a_refused_upload_is_refused_before_its_body(

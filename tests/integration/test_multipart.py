@@ -11,20 +11,41 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from tests.support.clients import run_aws, run_s3cmd, write_s3cmd_config
+from tests.support.clients import error_code, run_aws, run_s3cmd, write_s3cmd_config
 from tests.support.server import RunningServer
 
 MiB = 1024 * 1024
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response["Error"]["Code"])
 
 
 def multipart_etag(parts: list[bytes]) -> str:
     """S3's multipart ETag, computed independently: md5 of the binary part MD5s, then -N."""
     digests = b"".join(hashlib.md5(p).digest() for p in parts)
     return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
+
+
+def upload_parts(
+    s3: Any, bucket: str, key: str, upload_id: str, bodies: list[bytes]
+) -> list[dict[str, Any]]:
+    """Upload ``bodies`` as parts 1, 2, ... of an upload: the part list Complete takes."""
+    return [
+        {
+            "PartNumber": number,
+            "ETag": s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )["ETag"],
+        }
+        for number, body in enumerate(bodies, start=1)
+    ]
+
+
+def complete(
+    s3: Any, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """CompleteMultipartUpload of ``parts``: S3's answer."""
+    answer: dict[str, Any] = s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    return answer
 
 
 def test_upload_file_with_5_mib_parts_round_trips(s3: Any, bucket: str, tmp_path: Path) -> None:
@@ -50,23 +71,12 @@ def test_low_level_multipart_keeps_metadata_and_lists_parts(s3: Any, bucket: str
     )
     upload_id = upload["UploadId"]
     first, second = os.urandom(5 * MiB), b"tail"
-    e1 = s3.upload_part(Bucket=bucket, Key="doc", UploadId=upload_id, PartNumber=1, Body=first)
-    e2 = s3.upload_part(Bucket=bucket, Key="doc", UploadId=upload_id, PartNumber=2, Body=second)
+    parts = upload_parts(s3, bucket, "doc", upload_id, [first, second])
     listed = s3.list_parts(Bucket=bucket, Key="doc", UploadId=upload_id)
     assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [(1, 5 * MiB), (2, 4)]
     uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
     assert [(u["Key"], u["UploadId"]) for u in uploads] == [("doc", upload_id)]
-    done = s3.complete_multipart_upload(
-        Bucket=bucket,
-        Key="doc",
-        UploadId=upload_id,
-        MultipartUpload={
-            "Parts": [
-                {"PartNumber": 1, "ETag": e1["ETag"]},
-                {"PartNumber": 2, "ETag": e2["ETag"]},
-            ]
-        },
-    )
+    done = complete(s3, bucket, "doc", upload_id, parts)
     assert done["ETag"] == multipart_etag([first, second])
     got = s3.get_object(Bucket=bucket, Key="doc")
     assert got["Body"].read() == first + second
@@ -78,55 +88,30 @@ def test_low_level_multipart_keeps_metadata_and_lists_parts(s3: Any, bucket: str
 def test_reuploading_a_part_replaces_it(s3: Any, bucket: str) -> None:
     """A part uploaded twice under one number counts once, with its last bytes."""
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
-    s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"old")
-    etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"new")[
-        "ETag"
-    ]
-    s3.complete_multipart_upload(
-        Bucket=bucket,
-        Key="k",
-        UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
-    )
+    upload_parts(s3, bucket, "k", upload_id, [b"old"])
+    parts = upload_parts(s3, bucket, "k", upload_id, [b"new"])
+    complete(s3, bucket, "k", upload_id, parts)
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"new"
 
 
 def test_small_middle_part_is_entity_too_small(s3: Any, bucket: str) -> None:
     """A part other than the last below 5 MiB makes Complete fail with EntityTooSmall."""
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
-    parts = []
-    for number in (1, 2):
-        etag = s3.upload_part(
-            Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=number, Body=b"x" * 100
-        )["ETag"]
-        parts.append({"PartNumber": number, "ETag": etag})
+    parts = upload_parts(s3, bucket, "k", upload_id, [b"x" * 100, b"x" * 100])
     with pytest.raises(ClientError) as caught:
-        s3.complete_multipart_upload(
-            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
+        complete(s3, bucket, "k", upload_id, parts)
     assert error_code(caught.value) == "EntityTooSmall"
 
 
 def test_parts_out_of_order_and_unknown_parts_are_refused(s3: Any, bucket: str) -> None:
     """Complete refuses descending parts (InvalidPartOrder) and a wrong ETag (InvalidPart)."""
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
-    etags = [
-        s3.upload_part(
-            Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=n, Body=os.urandom(5 * MiB)
-        )["ETag"]
-        for n in (1, 2)
-    ]
-    backwards = [{"PartNumber": 2, "ETag": etags[1]}, {"PartNumber": 1, "ETag": etags[0]}]
+    parts = upload_parts(s3, bucket, "k", upload_id, [os.urandom(5 * MiB), os.urandom(5 * MiB)])
     with pytest.raises(ClientError) as caught:
-        s3.complete_multipart_upload(
-            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": backwards}
-        )
+        complete(s3, bucket, "k", upload_id, parts[::-1])
     assert error_code(caught.value) == "InvalidPartOrder"
-    wrong = [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]
     with pytest.raises(ClientError) as caught:
-        s3.complete_multipart_upload(
-            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": wrong}
-        )
+        complete(s3, bucket, "k", upload_id, [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}])
     assert error_code(caught.value) == "InvalidPart"
 
 
@@ -161,9 +146,7 @@ def test_upload_part_copy_rebuilds_an_object_from_ranges(s3: Any, bucket: str) -
             CopySourceRange=f"bytes={start}-{end}",
         )
         parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key="copy", UploadId=upload_id, MultipartUpload={"Parts": parts}
-    )
+    complete(s3, bucket, "copy", upload_id, parts)
     assert len(parts) == 10
     assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
 
@@ -218,15 +201,8 @@ def test_get_and_head_by_part_number(s3: Any, bucket: str) -> None:
     """GetObject and HeadObject with PartNumber answer that part's bytes and the parts count."""
     first, second = os.urandom(5 * MiB), os.urandom(1000)
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
-    parts = []
-    for number, body in ((1, first), (2, second)):
-        etag = s3.upload_part(
-            Bucket=bucket, Key="parts", UploadId=upload_id, PartNumber=number, Body=body
-        )["ETag"]
-        parts.append({"PartNumber": number, "ETag": etag})
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key="parts", UploadId=upload_id, MultipartUpload={"Parts": parts}
-    )
+    parts = upload_parts(s3, bucket, "parts", upload_id, [first, second])
+    complete(s3, bucket, "parts", upload_id, parts)
     got = s3.get_object(Bucket=bucket, Key="parts", PartNumber=2)
     assert got["Body"].read() == second
     assert got["PartsCount"] == 2

@@ -13,11 +13,10 @@ import datetime
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support.clients import CLIENT_TIMEOUT_SECONDS, error_fields, urlopen
+from tests.support.clients import CLIENT_TIMEOUT_SECONDS, error_fields, run_command, urlopen
 from tests.support.procs import MIB, pattern_block
 from tests.support.signing import frozen_botocore_clock
 
@@ -41,16 +40,8 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 def run_treq(method: str, url: str, *options: str) -> str:
     """Run one treq request in a subprocess; return the status code it printed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.support.treq_client", method, url, *options],
-        capture_output=True,
-        text=True,
-        cwd=REPOSITORY_ROOT,
-        timeout=CLIENT_TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert result.returncode == 0, f"treq_client failed: {result.stderr}"
-    return result.stdout.strip()
+    command = [sys.executable, "-m", "tests.support.treq_client", method, url, *options]
+    return run_command(command, cwd=REPOSITORY_ROOT).stdout.strip()
 
 
 def presign(
@@ -67,74 +58,62 @@ def presign(
 
 
 def test_curl_uploads_and_downloads_through_presigned_urls(
-    boto3_client: Callable[..., Any], fresh_bucket: str, tmp_path: Path
+    client: Any, bucket: str, tmp_path: Path
 ) -> None:
     """curl -T to a presigned PUT URL, then curl -o from a presigned GET URL, returns the bytes."""
-    client = boto3_client()
-    client.create_bucket(Bucket=fresh_bucket)
     source, fetched = tmp_path / "source.bin", tmp_path / "fetched.bin"
     source.write_bytes(BODY)
-    uploaded = curl("--fail", "-T", str(source), presign(client, "put_object", fresh_bucket, "c"))
+    uploaded = curl("--fail", "-T", str(source), presign(client, "put_object", bucket, "c"))
     assert uploaded.returncode == 0, uploaded.stderr
-    downloaded = curl(
-        "--fail", "-o", str(fetched), presign(client, "get_object", fresh_bucket, "c")
-    )
+    downloaded = curl("--fail", "-o", str(fetched), presign(client, "get_object", bucket, "c"))
     assert downloaded.returncode == 0, downloaded.stderr
     assert fetched.read_bytes() == BODY
 
 
 def test_treq_uploads_and_downloads_through_presigned_urls(
-    boto3_client: Callable[..., Any], fresh_bucket: str, tmp_path: Path
+    client: Any, bucket: str, tmp_path: Path
 ) -> None:
     """treq PUT to a presigned URL, then treq GET from another, gives the bytes back."""
-    client = boto3_client()
-    client.create_bucket(Bucket=fresh_bucket)
     source, fetched = tmp_path / "source.bin", tmp_path / "fetched.bin"
     source.write_bytes(BODY)
-    put_url = presign(client, "put_object", fresh_bucket, "t")
+    put_url = presign(client, "put_object", bucket, "t")
     put_status = run_treq("PUT", put_url, "--upload", str(source))
-    get_url = presign(client, "get_object", fresh_bucket, "t")
+    get_url = presign(client, "get_object", bucket, "t")
     get_status = run_treq("GET", get_url, "--output", str(fetched))
     assert (put_status, get_status) == ("200", "200")
     assert fetched.read_bytes() == BODY
 
 
 def test_expired_presigned_url_answers_access_denied(
-    boto3_client: Callable[..., Any], fresh_bucket: str, tmp_path: Path
+    client: Any, bucket: str, tmp_path: Path
 ) -> None:
     """A presigned GET URL made two hours ago for one minute answers 403 AccessDenied to curl."""
-    client = boto3_client()
-    client.create_bucket(Bucket=fresh_bucket)
-    client.put_object(Bucket=fresh_bucket, Key="old", Body=b"stale")
+    client.put_object(Bucket=bucket, Key="old", Body=b"stale")
     then = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)
     with frozen_botocore_clock(then):
-        url = presign(client, "get_object", fresh_bucket, "old", lifetime=60)
+        url = presign(client, "get_object", bucket, "old", lifetime=60)
     answer = tmp_path / "answer.xml"
     result = curl("-o", str(answer), "-w", "%{http_code}", url)
     assert (result.stdout, error_fields(answer.read_bytes())["Code"]) == (b"403", "AccessDenied")
 
 
 def test_presigned_get_url_used_to_delete_answers_signature_does_not_match(
-    boto3_client: Callable[..., Any], fresh_bucket: str
+    client: Any, bucket: str
 ) -> None:
     """A presigned GET URL sent as a DELETE answers 403 SignatureDoesNotMatch."""
-    client = boto3_client()
-    client.create_bucket(Bucket=fresh_bucket)
-    client.put_object(Bucket=fresh_bucket, Key="keep", Body=b"kept")
-    status, _, body = urlopen(presign(client, "get_object", fresh_bucket, "keep"), method="DELETE")
+    client.put_object(Bucket=bucket, Key="keep", Body=b"kept")
+    status, _, body = urlopen(presign(client, "get_object", bucket, "keep"), method="DELETE")
     assert (status, error_fields(body)["Code"]) == (403, "SignatureDoesNotMatch")
 
 
 def test_presigned_url_with_a_tampered_key_answers_signature_does_not_match(
-    boto3_client: Callable[..., Any], fresh_bucket: str
+    client: Any, bucket: str
 ) -> None:
     """A presigned GET URL whose key was changed after signing answers 403 SignatureDoesNotMatch."""
-    client = boto3_client()
-    client.create_bucket(Bucket=fresh_bucket)
     for key in ("granted", "secret"):
-        client.put_object(Bucket=fresh_bucket, Key=key, Body=key.encode())
-    url = presign(client, "get_object", fresh_bucket, "granted")
-    tampered = url.replace(f"/{fresh_bucket}/granted?", f"/{fresh_bucket}/secret?", 1)
+        client.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    url = presign(client, "get_object", bucket, "granted")
+    tampered = url.replace(f"/{bucket}/granted?", f"/{bucket}/secret?", 1)
     assert tampered != url
     status, _, body = urlopen(tampered)
     assert (status, error_fields(body)["Code"]) == (403, "SignatureDoesNotMatch")

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.support.server import (
     TWISTED_RUNNER_EXIT_STATUSES,
     RunningServer,
@@ -53,16 +55,11 @@ def start_fresh(tmp_path: Path, command: Callable[..., list[str]], **kwargs: Any
     )
 
 
-def test_nanio_serve_answers_with_s3_xml(nanio_server: RunningServer) -> None:
-    """The nanio serve server answers an unsigned request with S3 error XML."""
-    status, body = unsigned_get(nanio_server.endpoint_url + "/")
-    assert status == 403
-    assert_s3_error_xml(body)
-
-
-def test_twist_answers_with_s3_xml(twist_server: RunningServer) -> None:
-    """The python -m twisted nanio server answers an unsigned request with S3 error XML."""
-    status, body = unsigned_get(twist_server.endpoint_url + "/")
+@pytest.mark.parametrize("runner", ["nanio_server", "twist_server"], ids=["nanio-serve", "twist"])
+def test_server_answers_with_s3_xml(request: pytest.FixtureRequest, runner: str) -> None:
+    """The nanio serve and python -m twisted nanio servers answer unsigned requests in S3 XML."""
+    server: RunningServer = request.getfixturevalue(runner)
+    status, body = unsigned_get(server.endpoint_url + "/")
     assert status == 403
     assert_s3_error_xml(body)
 
@@ -111,13 +108,15 @@ def test_twistd_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     assert exit_status in TWISTED_RUNNER_EXIT_STATUSES
 
 
-def test_twistd_applies_log_level(tmp_path: Path) -> None:
-    """Under twistd, --log-level warn keeps error events and drops info events."""
+def twistd_on_a_taken_port(
+    tmp_path: Path, *extra: str
+) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run twistd -n nanio on a port another socket holds: that port, and what twistd did."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        command = twistd_command(tmp_path / "data", "--log-level", "warn")
+        command = twistd_command(tmp_path / "data", *extra)
         command[command.index("tcp:0:interface=127.0.0.1")] = f"tcp:{port}:interface=127.0.0.1"
         result = subprocess.run(
             command,
@@ -127,28 +126,20 @@ def test_twistd_applies_log_level(tmp_path: Path) -> None:
             text=True,
             timeout=60,
         )
+    return port, result
+
+
+def test_twistd_applies_log_level(tmp_path: Path) -> None:
+    """Under twistd, --log-level warn keeps error events and drops info events."""
+    _, result = twistd_on_a_taken_port(tmp_path, "--log-level", "warn")
     assert "nanio cannot listen" in result.stdout  # an error event
     assert "starting up" not in result.stdout  # twistd's own info event
 
 
 def test_twistd_reports_port_in_use_without_traceback(tmp_path: Path) -> None:
     """twistd -n nanio on a port in use exits non-zero with one line, no traceback."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        command = twistd_command(tmp_path / "data")
-        command[command.index("tcp:0:interface=127.0.0.1")] = f"tcp:{port}:interface=127.0.0.1"
-        result = subprocess.run(
-            command,
-            cwd=tmp_path,
-            env=clean_environ({"NANIO_ACCESS_KEY": "a", "NANIO_SECRET_KEY": "b"}),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    port, result = twistd_on_a_taken_port(tmp_path)
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Traceback" not in result.stdout + result.stderr
-    assert f"Cannot listen on tcp:{port}:interface=127.0.0.1: Address already in use." in (
-        result.stdout + result.stderr
-    )
+    assert "Traceback" not in output
+    assert f"Cannot listen on tcp:{port}:interface=127.0.0.1: Address already in use." in output

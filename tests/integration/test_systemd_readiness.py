@@ -10,7 +10,6 @@ answer, or readiness came too early.
 from __future__ import annotations
 
 import socket
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.notify import notify_receiver
 from tests.support.server import (
     ACCESS_KEY,
     SECRET_KEY,
     START_TIMEOUT_SECONDS,
     TWISTED_RUNNER_EXIT_STATUSES,
-    OutputPump,
     RunningServer,
-    clean_environ,
     serve_command,
+    spawn,
     twist_command,
 )
 
@@ -34,40 +33,20 @@ from tests.support.server import (
 @pytest.fixture
 def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     """systemd's side of sd_notify: a bound datagram socket and its path."""
-    path = str(tmp_path / "notify")
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(path)
-    receiver.settimeout(START_TIMEOUT_SECONDS)
-    try:
-        yield receiver, path
-    finally:
-        receiver.close()
+    with notify_receiver(tmp_path, START_TIMEOUT_SECONDS) as bound:
+        yield bound
 
 
 def launch(
     command: list[str], tmp_path: Path, notify_path: str, clean_exit_statuses: tuple[int, ...]
 ) -> RunningServer:
     """Start a server with NOTIFY_SOCKET set, without waiting for anything."""
-    process = subprocess.Popen(
+    process, pump = spawn(
         command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=clean_environ(
-            {
-                "NANIO_ACCESS_KEY": ACCESS_KEY,
-                "NANIO_SECRET_KEY": SECRET_KEY,
-                "NOTIFY_SOCKET": notify_path,
-            }
-        ),
+        log_path=tmp_path / "server.log",
+        environ={"NOTIFY_SOCKET": notify_path},
         cwd=tmp_path,
     )
-    assert process.stdout is not None
-    pump = OutputPump(process.stdout, tmp_path / "server.log")
-    pump.start()
     return RunningServer(
         endpoint_url="",  # known from READY=1's STATUS line
         access_key=ACCESS_KEY,

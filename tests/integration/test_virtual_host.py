@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.clients import CLIENT_TIMEOUT_SECONDS, error_code
+from tests.support.clients import CLIENT_TIMEOUT_SECONDS, error_code, run_command
 from tests.support.loopback_names import loopback_names
 from tests.support.procs import MIB, own_server, pattern_block
 from tests.support.server import REGION, RunningServer
@@ -230,17 +230,7 @@ def run_aws_virtual(
     environ["AWS_ENDPOINT_URL"] = f"http://{BASE_DOMAIN}:{port}"
     command = [sys.executable, "-m", "tests.support.loopback_names", BASE_DOMAIN]
     command += ["awscli.clidriver:main", "--", *args]
-    result = subprocess.run(
-        command,
-        env=environ,
-        cwd=REPOSITORY_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert result.returncode == 0, f"aws {' '.join(args)} failed: {result.stderr}"
-    return result
+    return run_command(command, env=environ, cwd=REPOSITORY_ROOT)
 
 
 def test_aws_cli_with_virtual_addressing(

@@ -10,6 +10,7 @@ unique path on a new connection (403 AccessDenied, logged like any request).
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ import pytest
 
 from tests.integration.test_socket_activation import activated_command, listening_socket
 from tests.integration.test_tls_aws_chunked import make_certificate
-from tests.support.procs import own_server, start_own_server, wait_for
+from tests.support.procs import killed_when_done, own_server, start_own_server, wait_for
 from tests.support.server import (
     LISTENING,
     RunningServer,
@@ -98,18 +99,14 @@ def probe(server: RunningServer, base_url: str | None = None, **urlopen: object)
 @pytest.fixture
 def start_own(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     """Start three-worker servers of the test's own; any still running at the end is killed."""
-    servers: list[RunningServer] = []
+    numbers = itertools.count()
 
     def start(*extra: str) -> RunningServer:
-        server = start_own_server(tmp_path / f"server-{len(servers)}", "--workers", "3", *extra)
-        servers.append(server)
-        return server
+        root = tmp_path / f"server-{next(numbers)}"
+        return start_own_server(root, "--workers", "3", *extra)
 
-    yield start
-    for server in servers:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+    with killed_when_done(start) as start_and_remember:
+        yield start_and_remember
 
 
 @pytest.fixture(scope="module")

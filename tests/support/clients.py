@@ -3,8 +3,9 @@ Helpers for driving a running nanio server with real clients.
 
 Raw signed HTTP (botocore's own SigV4 signer, ``http.client`` on the wire, so
 the exact path bytes reach the server unnormalised), S3 error XML parsing,
-and subprocess runners for aws-cli and s3cmd with a config that keeps them
-on path-style addressing.
+the (status, code) of a refused boto3 call, and subprocess runners (any
+client command, aws-cli and s3cmd with a config that keeps them on
+path-style addressing) under one deadline.
 
 Test support only: nothing here may import nanio, so the clients see the
 server exactly as any other program would.
@@ -17,7 +18,7 @@ import http.client
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from xml.etree import ElementTree
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from tests.support.server import REGION, RunningServer, console_script
 
@@ -74,17 +76,21 @@ def signed_request(
     sign: bool = True,
     connection: http.client.HTTPConnection | None = None,
     sent_body: bytes | None = None,
+    signed_path: str | None = None,
 ) -> RawResponse:
     """Send ``method raw_path?query`` signed with SigV4; ``raw_path`` goes out byte for byte.
 
     Without ``connection`` the request gets a connection of its own, closed after it.
-    ``sent_body`` replaces the signed body on the wire (a body tampered with in transit).
+    ``sent_body`` replaces the signed body on the wire (a body tampered with in transit);
+    ``signed_path`` replaces the path the signature covers (its canonical form, say).
     """
-    target = f"{raw_path}?{query}" if query else raw_path
+    suffix = f"?{query}" if query else ""
+    target = raw_path + suffix
     all_headers = {"Host": host_header(server), **(headers or {})}
     if sign:
+        signed_target = (raw_path if signed_path is None else signed_path) + suffix
         request = AWSRequest(
-            method=method, url=server.endpoint_url + target, data=body, headers=all_headers
+            method=method, url=server.endpoint_url + signed_target, data=body, headers=all_headers
         )
         request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
         credentials = Credentials(access_key or server.access_key, secret_key or server.secret_key)
@@ -169,6 +175,15 @@ def error_code(error: Any) -> str:
     return str(error.response["Error"]["Code"])
 
 
+def refusal(call: Callable[..., Any], /, **params: Any) -> tuple[int, str]:
+    """The (HTTP status, S3 error code) a boto3 call is refused with; fails if it succeeds."""
+    try:
+        call(**params)
+    except ClientError as error:
+        return http_status(error.response), error_code(error)
+    raise AssertionError(f"{getattr(call, '__name__', call)} succeeded; a refusal was expected")
+
+
 def http_status(response: Mapping[str, Any]) -> int:
     """The HTTP status of a boto3 response or ``ClientError.response``."""
     return int(response["ResponseMetadata"]["HTTPStatusCode"])
@@ -198,21 +213,33 @@ def urlopen(
         return error.code, headers, error.read()
 
 
-def run_aws(
-    server: RunningServer, *args: str, cwd: Path | None = None, check: bool = True
+def run_command(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``aws --endpoint-url <server> <args>`` (aws-cli v1) and return its result."""
+    """Run a client command under CLIENT_TIMEOUT_SECONDS; with ``check``, fail unless it exits 0."""
     result = subprocess.run(
-        [console_script("aws"), "--endpoint-url", server.endpoint_url, *args],
-        env=server.client_environ(),
+        list(command),
+        env=dict(env) if env is not None else None,
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=CLIENT_TIMEOUT_SECONDS,
     )
     if check:
-        assert result.returncode == 0, f"aws {' '.join(args)} failed: {result.stderr}"
+        assert result.returncode == 0, f"{' '.join(command)} failed: {result.stderr}"
     return result
+
+
+def run_aws(
+    server: RunningServer, *args: str, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aws --endpoint-url <server> <args>`` (aws-cli v1) and return its result."""
+    command = [console_script("aws"), "--endpoint-url", server.endpoint_url, *args]
+    return run_command(command, env=server.client_environ(), cwd=cwd, check=check)
 
 
 def write_s3cmd_config(server: RunningServer, path: Path, *, signature_v2: bool) -> Path:
@@ -251,17 +278,8 @@ def run_s3cmd(
     environ: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``s3cmd -c <config> <args>`` and return its result."""
-    result = subprocess.run(
-        [console_script("s3cmd"), "-c", str(config), *args],
-        env=dict(environ) if environ is not None else None,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT_SECONDS,
-    )
-    if check:
-        assert result.returncode == 0, f"s3cmd {' '.join(args)} failed: {result.stderr}"
-    return result
+    command = [console_script("s3cmd"), "-c", str(config), *args]
+    return run_command(command, env=environ, cwd=cwd, check=check)
 
 
 def all_keys(pages: Sequence[Mapping[str, Any]], field: str = "Contents") -> list[str]:

@@ -171,6 +171,27 @@ def own_server(root: Path, *extra: str) -> Iterator[RunningServer]:
             server.stop()
 
 
+@contextlib.contextmanager
+def killed_when_done(
+    start: Callable[..., RunningServer],
+) -> Iterator[Callable[..., RunningServer]]:
+    """``start`` as it is, but every server it started that still runs is killed on exit."""
+    servers: list[RunningServer] = []
+
+    def start_and_remember(*extra: str) -> RunningServer:
+        server = start(*extra)
+        servers.append(server)
+        return server
+
+    try:
+        yield start_and_remember
+    finally:
+        for server in servers:
+            if server.process.poll() is None:
+                server.process.kill()
+                server.process.wait()
+
+
 # -- raw sockets ---------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@ Signed raw HTTP requests for in-memory tests of NanioSite.
 
 botocore signs the request (no auth bypass anywhere); the result is the exact
 bytes a client would put on the wire, so the tests exercise nanio's own
-request parsing, routing and signature check.
+request parsing, routing and signature check.  For ``make_resource`` under a
+plain Site, ``make_test_resource`` and ``result_of`` serve StubTreq tests.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from treq.testing import StubTreq
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.web.resource import IResource
 
 from nanio.config import Settings, User
+from nanio.web.resource import make_resource
 from nanio.web.site import NanioSite, make_site
 
 ACCESS_KEY = "AKIDNANIOTEST"
@@ -115,12 +121,32 @@ class Connection:
         return self.transport.value()
 
 
-def make_test_site(data_dir: str, **overrides: object) -> tuple[NanioSite, MemoryReactorClock]:
-    """A NanioSite on an in-memory clock set to the real time (SigV4 checks skew)."""
+def real_time_clock() -> MemoryReactorClock:
+    """An in-memory clock set to the real time (SigV4 checks skew)."""
     clock = MemoryReactorClock()
     clock.advance(time.time())
+    return clock
+
+
+def make_test_site(data_dir: str, **overrides: object) -> tuple[NanioSite, MemoryReactorClock]:
+    """A NanioSite on an in-memory clock set to the real time."""
+    clock = real_time_clock()
     site = make_site(make_settings(data_dir, **overrides), reactor=clock)
     return site, clock
+
+
+def make_test_resource(data_dir: str, **overrides: object) -> IResource:
+    """nanio's resource for a plain Site, on an in-memory clock set to the real time."""
+    return make_resource(make_settings(data_dir, **overrides), reactor=real_time_clock())
+
+
+def result_of(stub: StubTreq, deferred: Deferred[Any]) -> Any:
+    """Flush StubTreq's in-memory connection and return the Deferred's result."""
+    stub.flush()
+    results: list[Any] = []
+    deferred.addBoth(results.append)
+    assert results, "the request did not complete"
+    return results[0]
 
 
 def status_of(response: bytes) -> int:

@@ -4,8 +4,9 @@ A real nanio server in a child process, started the way a user starts one.
 ``start_server`` runs a command (``nanio serve ...``, ``twistd -n nanio ...``,
 ``python -m twisted nanio ...``), copies everything it prints into a log file,
 and returns once the "nanio listening on <url>" line names the address: a
-deadline bounds the wait, and no sleep paces it.  ``RunningServer.stop``
-sends SIGTERM and returns the exit status.
+deadline bounds the wait, and no sleep paces it (``spawn`` starts one
+without waiting).  ``RunningServer.stop`` sends SIGTERM and returns the exit
+status.
 
 Also the boto3 client factory the integration tests share.
 """
@@ -155,6 +156,35 @@ class RunningServer:
         return status
 
 
+def spawn(
+    command: Sequence[str],
+    *,
+    log_path: Path,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path,
+    pass_fds: Sequence[int] = (),
+) -> tuple[subprocess.Popen[str], OutputPump]:
+    """Start ``command`` with the test credentials, its output pumped into ``log_path``."""
+    process = subprocess.Popen(
+        list(command),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=clean_environ(
+            {"NANIO_ACCESS_KEY": ACCESS_KEY, "NANIO_SECRET_KEY": SECRET_KEY, **(environ or {})}
+        ),
+        cwd=cwd,
+        pass_fds=tuple(pass_fds),
+    )
+    assert process.stdout is not None
+    pump = OutputPump(process.stdout, log_path)
+    pump.start()
+    return process, pump
+
+
 def start_server(
     command: Sequence[str],
     *,
@@ -170,24 +200,9 @@ def start_server(
 
     ``pass_fds`` stay open in the child (a listening socket it is to adopt).
     """
-    child_environ = clean_environ(
-        {"NANIO_ACCESS_KEY": ACCESS_KEY, "NANIO_SECRET_KEY": SECRET_KEY, **(environ or {})}
+    process, pump = spawn(
+        command, log_path=log_path, environ=environ, cwd=cwd or data_dir.parent, pass_fds=pass_fds
     )
-    process = subprocess.Popen(
-        list(command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=child_environ,
-        cwd=cwd or data_dir.parent,
-        pass_fds=tuple(pass_fds),
-    )
-    assert process.stdout is not None
-    pump = OutputPump(process.stdout, log_path)
-    pump.start()
     match = pump.wait_for(LISTENING, timeout)
     if match is None:
         if process.poll() is None:
@@ -227,11 +242,9 @@ def _wait_until_answering(endpoint_url: str, pump: OutputPump, timeout: float) -
         ) from None
 
 
-def serve_command(data_dir: Path, *extra: str) -> list[str]:
-    """``nanio serve`` on a free loopback port with fsync off."""
+def _nanio_options(data_dir: Path, extra: Sequence[str]) -> list[str]:
+    """nanio's options for every runner: a free loopback port, ``data_dir``, fsync off."""
     return [
-        console_script("nanio"),
-        "serve",
         "--listen",
         "tcp:0:interface=127.0.0.1",
         "--data-dir",
@@ -239,40 +252,24 @@ def serve_command(data_dir: Path, *extra: str) -> list[str]:
         "--no-fsync",
         *extra,
     ]
+
+
+def serve_command(data_dir: Path, *extra: str) -> list[str]:
+    """``nanio serve`` on a free loopback port with fsync off."""
+    return [console_script("nanio"), "serve", *_nanio_options(data_dir, extra)]
 
 
 def twist_command(data_dir: Path, *extra: str) -> list[str]:
     """``python -m twisted nanio`` (the twist runner), text logs on stdout."""
-    return [
-        sys.executable,
-        "-m",
-        "twisted",
-        # twist writes JSON when stdout is not a terminal; tests read text.
-        "--log-format=text",
-        "nanio",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--data-dir",
-        str(data_dir),
-        "--no-fsync",
-        *extra,
-    ]
+    # twist writes JSON when stdout is not a terminal; tests read text.
+    runner = [sys.executable, "-m", "twisted", "--log-format=text"]
+    return [*runner, "nanio", *_nanio_options(data_dir, extra)]
 
 
 def twistd_command(data_dir: Path, *extra: str) -> list[str]:
     """``twistd -n nanio`` in the foreground, without a pid file."""
-    return [
-        console_script("twistd"),
-        "--nodaemon",
-        "--pidfile=",
-        "nanio",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--data-dir",
-        str(data_dir),
-        "--no-fsync",
-        *extra,
-    ]
+    runner = [console_script("twistd"), "--nodaemon", "--pidfile="]
+    return [*runner, "nanio", *_nanio_options(data_dir, extra)]
 
 
 #: twist and twistd re-raise the signal that stopped them, as a daemon should.

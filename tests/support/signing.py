@@ -6,6 +6,8 @@ Each helper signs with botocore (``S3SigV4Auth``, ``S3SigV4QueryAuth``,
 captured just before it would be sent) under a fixed clock, then returns a
 ``SignedRequest``: method, raw path, raw query and header lists exactly as
 they would arrive on the wire, with the ``Host`` header the HTTP client adds.
+Beside them stand the few helpers every auth test needs: an Authenticator on a
+stopped clock, a header editor, and nanio's own canonical request to compare.
 
 Only test code uses this module; it may import botocore and boto3.
 """
@@ -13,11 +15,13 @@ Only test code uses this module; it may import botocore and boto3.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import email.utils
+import functools
 import sys
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec
 from unittest import mock
 from urllib.parse import quote, urlsplit
 
@@ -29,7 +33,11 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode_sequence
 
-from nanio.s3.auth import SignedRequest
+from nanio.s3 import sigv4
+from nanio.s3.auth import Authenticator, SignedRequest
+
+if TYPE_CHECKING:
+    from nanio.s3.chunked import ChunkedDecoder
 
 ENDPOINT = "http://localhost:9000"
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -40,6 +48,7 @@ WHEN = datetime.datetime(2026, 11, 25, 1, 2, 3, tzinfo=datetime.UTC)
 WHEN_EPOCH = WHEN.timestamp()
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
+P = ParamSpec("P")
 
 
 def object_url(bucket: str, key: str = "", query: str = "", endpoint: str = ENDPOINT) -> str:
@@ -55,6 +64,39 @@ def encode_query(pairs: Iterable[tuple[str, str]]) -> str:
     return str(percent_encode_sequence(list(pairs)))
 
 
+#: Keys whose characters clients and servers most often disagree about.
+AWKWARD_KEYS = [
+    "plain.txt",
+    "with space",
+    "unicode-€-ü-日本語",
+    "plus+sign",
+    "equals=sign",
+    "percent%sign",
+    "percent%20literal",
+    "tilde~",
+    "bang!",
+    "star*",
+    "quote'",
+    "paren(s)",
+    "dir/sub/file",
+    "all a+b=c%d~e!f*g'h(i)€",
+]
+
+#: Query strings as botocore puts them on the wire.
+QUERIES = [
+    encode_query([("list-type", "2"), ("prefix", "a b"), ("delimiter", "/")]),
+    encode_query([("prefix", "a b"), ("delimiter", "/"), ("list-type", "2")]),
+    "uploads",
+    "acl",
+    encode_query([("response-content-type", "text/plain")]),
+    encode_query([("prefix", ""), ("delimiter", "/")]),
+    encode_query([("prefix", "x+y=z&w"), ("marker", "€")]),
+    "b=2&a=1&a=0",
+    "versionId=&tagging",
+    "tag=b&tag=a&tag=a%20b",
+]
+
+
 def host_from_url(url: str) -> str:
     """Return the Host header an HTTP client sends for ``url``."""
     parts = urlsplit(url)
@@ -63,6 +105,37 @@ def host_from_url(url: str) -> str:
     if parts.port is not None and parts.port != default_port:
         host = f"{host}:{parts.port}"
     return host
+
+
+def authenticator_at(now: float = WHEN_EPOCH) -> Authenticator:
+    """An Authenticator that knows the test key pair and reads a clock stopped at ``now``."""
+    return Authenticator({ACCESS_KEY: SECRET_KEY}.get, clock=lambda: now)
+
+
+def with_headers(request: SignedRequest, **changes: list[str] | None) -> SignedRequest:
+    """Return ``request`` with headers replaced (a list) or removed (None); "_" spells "-"."""
+    headers = dict(request.headers)
+    for name, values in changes.items():
+        name = name.replace("_", "-")
+        if values is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = values
+    return dataclasses.replace(request, headers=headers)
+
+
+def nanio_canonical_request(
+    request: SignedRequest, signed_headers: str, payload: str, *, presigned: bool
+) -> str:
+    """Build the SigV4 canonical request from nanio's own functions, as nanio.s3.auth does."""
+    return sigv4.canonical_request(
+        request.method,
+        sigv4.canonical_uri(request.raw_path),
+        sigv4.canonical_query(request.raw_query, drop_signature=presigned),
+        sigv4.canonical_headers(signed_headers.split(";"), request.headers),
+        signed_headers,
+        payload,
+    )
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
@@ -141,24 +214,36 @@ def frozen_botocore_clock(when: datetime.datetime = WHEN) -> Iterator[None]:
         yield
 
 
-class _RecordingSigV4(S3SigV4Auth):
+class _Recording:
+    """Mixin for a botocore SigV4 signer that keeps the canonical request it signed."""
+
+    recorded = ""
+
+    def canonical_request(self, request: AWSRequest) -> str:
+        self.recorded = str(super().canonical_request(request))  # type: ignore[misc]
+        return self.recorded
+
+
+class _RecordingSigV4(_Recording, S3SigV4Auth):
     """S3SigV4Auth that keeps the canonical request it signed."""
 
-    recorded = ""
 
-    def canonical_request(self, request: AWSRequest) -> str:
-        self.recorded = str(super().canonical_request(request))
-        return self.recorded
-
-
-class _RecordingSigV4Query(S3SigV4QueryAuth):
+class _RecordingSigV4Query(_Recording, S3SigV4QueryAuth):
     """S3SigV4QueryAuth that keeps the canonical request it signed."""
 
-    recorded = ""
 
-    def canonical_request(self, request: AWSRequest) -> str:
-        self.recorded = str(super().canonical_request(request))
-        return self.recorded
+def _request_only(
+    sign: Callable[P, tuple[SignedRequest, str]], name: str, doc: str
+) -> Callable[P, SignedRequest]:
+    """Wrap a helper that returns (request, botocore's signed text) to return the request."""
+
+    @functools.wraps(sign)
+    def request_only(*args: P.args, **kwargs: P.kwargs) -> SignedRequest:
+        return sign(*args, **kwargs)[0]
+
+    request_only.__name__ = request_only.__qualname__ = name
+    request_only.__doc__ = doc
+    return request_only
 
 
 def canonical_request_v4(
@@ -173,7 +258,11 @@ def canonical_request_v4(
     when: datetime.datetime = WHEN,
     payload: str = "signed",
 ) -> tuple[SignedRequest, str]:
-    """Sign with S3SigV4Auth; return the request and botocore's canonical request."""
+    """Sign with S3SigV4Auth; return the request and botocore's canonical request.
+
+    ``payload`` is "signed", "unsigned" (UNSIGNED-PAYLOAD) or "trailer"
+    (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
+    """
     request = _aws_request(method, url, headers, body)
     if payload == "unsigned":
         request.context["client_config"] = Config(s3={"payload_signing_enabled": False})
@@ -185,31 +274,9 @@ def canonical_request_v4(
     return to_signed_request(method, request.url, request.headers.items()), signer.recorded
 
 
-def sign_v4_headers(
-    method: str,
-    url: str,
-    headers: HeaderInput = None,
-    body: bytes = b"",
-    *,
-    access_key: str = ACCESS_KEY,
-    secret: str = SECRET_KEY,
-    region: str = REGION,
-    when: datetime.datetime = WHEN,
-    payload: str = "signed",
-) -> SignedRequest:
-    """Sign with S3SigV4Auth; ``payload`` is "signed", "unsigned" or "trailer"."""
-    signed, _ = canonical_request_v4(
-        method,
-        url,
-        headers,
-        body,
-        access_key=access_key,
-        secret=secret,
-        region=region,
-        when=when,
-        payload=payload,
-    )
-    return signed
+sign_v4_headers = _request_only(
+    canonical_request_v4, "sign_v4_headers", "Sign with S3SigV4Auth; return the request alone."
+)
 
 
 def canonical_request_presigned_v4(
@@ -232,29 +299,11 @@ def canonical_request_presigned_v4(
     return to_signed_request(method, request.url, headers), signer.recorded
 
 
-def presign_v4(
-    method: str,
-    url: str,
-    expires: int = 3600,
-    headers: HeaderInput = None,
-    *,
-    access_key: str = ACCESS_KEY,
-    secret: str = SECRET_KEY,
-    region: str = REGION,
-    when: datetime.datetime = WHEN,
-) -> SignedRequest:
-    """Presign with S3SigV4QueryAuth; the client then sends ``headers`` and Host."""
-    signed, _ = canonical_request_presigned_v4(
-        method,
-        url,
-        expires,
-        headers,
-        access_key=access_key,
-        secret=secret,
-        region=region,
-        when=when,
-    )
-    return signed
+presign_v4 = _request_only(
+    canonical_request_presigned_v4,
+    "presign_v4",
+    "Presign with S3SigV4QueryAuth; the client then sends ``headers`` and Host.",
+)
 
 
 class _RecordingHmacV1(HmacV1Auth):
@@ -292,27 +341,9 @@ def string_to_sign_v2(
     return signed, signer.recorded
 
 
-def sign_v2(
-    method: str,
-    url: str,
-    headers: HeaderInput = None,
-    *,
-    access_key: str = ACCESS_KEY,
-    secret: str = SECRET_KEY,
-    when: datetime.datetime = WHEN,
-    virtual_host_bucket: str | None = None,
-) -> SignedRequest:
-    """Sign with HmacV1Auth (the Authorization: AWS AKID:sig form)."""
-    signed, _ = string_to_sign_v2(
-        method,
-        url,
-        headers,
-        access_key=access_key,
-        secret=secret,
-        when=when,
-        virtual_host_bucket=virtual_host_bucket,
-    )
-    return signed
+sign_v2 = _request_only(
+    string_to_sign_v2, "sign_v2", "Sign with HmacV1Auth (the Authorization: AWS AKID:sig form)."
+)
 
 
 def presign_v2(
@@ -340,9 +371,10 @@ def boto3_client(
     access_key: str = ACCESS_KEY,
     secret: str = SECRET_KEY,
     region: str = REGION,
+    endpoint: str = ENDPOINT,
     **config: Any,
 ) -> Any:
-    """Build a boto3 S3 client for ENDPOINT that never retries.
+    """Build a boto3 S3 client for ``endpoint`` (ENDPOINT) that never retries.
 
     ``signature_version=None`` keeps botocore's default, which presigns with
     SigV2 for a custom endpoint (what ``aws s3 presign`` of aws-cli v1 does).
@@ -351,7 +383,7 @@ def boto3_client(
         config["signature_version"] = signature_version
     return boto3.client(
         "s3",
-        endpoint_url=ENDPOINT,
+        endpoint_url=endpoint,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret,
         region_name=region,
@@ -420,14 +452,18 @@ def boto3_presigned(
     return to_signed_request(method, url, headers, virtual_host_bucket=virtual_host_bucket)
 
 
-def _s3cmd_config(access_key: str, secret: str) -> Any:
-    """Point s3cmd's process-wide Config singleton at these credentials."""
+def _s3cmd_headers(access_key: str, secret: str, headers: Iterable[tuple[str, str]]) -> Any:
+    """Point s3cmd's process-wide Config at these credentials; return its header dict."""
     from S3.Config import Config as S3cmdConfig
+    from S3.SortedDict import SortedDict
 
     config = S3cmdConfig()
     config.access_key = access_key
     config.secret_key = secret
-    return config
+    sorted_headers = SortedDict(ignore_case=True)
+    for name, value in headers:
+        sorted_headers[name] = value
+    return sorted_headers
 
 
 @contextlib.contextmanager
@@ -447,14 +483,17 @@ def _frozen_s3cmd_clock(when: datetime.datetime) -> Iterator[None]:
         yield
 
 
-def _s3cmd_uri(path: str, params: Mapping[str, str | None]) -> str:
-    """Encode a path and parameters exactly as s3cmd puts them on the request line."""
+def _s3cmd_request(
+    method: str, path: str, params: Mapping[str, str | None], signed_headers: Any
+) -> SignedRequest:
+    """The request s3cmd sends: path and parameters encoded as it puts them on the wire."""
     from S3.BaseUtils import s3_quote
     from S3.Crypto import format_param_str
 
-    return str(s3_quote(path, quote_backslashes=False, unicode_output=True)) + str(
+    target = str(s3_quote(path, quote_backslashes=False, unicode_output=True)) + str(
         format_param_str(dict(params))
     )
+    return to_signed_request(method, ENDPOINT + target, list(signed_headers.items()))
 
 
 def s3cmd_sign_v4(
@@ -471,19 +510,14 @@ def s3cmd_sign_v4(
 ) -> SignedRequest:
     """Sign a path-style request with s3cmd 2.4's own SigV4 code."""
     from S3 import Crypto
-    from S3.SortedDict import SortedDict
 
-    _s3cmd_config(access_key, secret)
-    sorted_headers = SortedDict(ignore_case=True)
-    for name, value in (headers or {}).items():
-        sorted_headers[name] = value
+    sorted_headers = _s3cmd_headers(access_key, secret, (headers or {}).items())
     host = host_from_url(ENDPOINT)
     with _frozen_s3cmd_clock(when):
         signed_headers = Crypto.sign_request_v4(
             method, host, path, dict(params or {}), region, sorted_headers, body
         )
-    url = ENDPOINT + _s3cmd_uri(path, params or {})
-    return to_signed_request(method, url, list(signed_headers.items()))
+    return _s3cmd_request(method, path, params or {}, signed_headers)
 
 
 def s3cmd_sign_v2(
@@ -498,24 +532,20 @@ def s3cmd_sign_v2(
 ) -> SignedRequest:
     """Sign a path-style request with s3cmd 2.4's own SigV2 code."""
     from S3 import Crypto
-    from S3.SortedDict import SortedDict
 
-    _s3cmd_config(access_key, secret)
-    sorted_headers = SortedDict(ignore_case=True)
     # s3cmd dates its requests with x-amz-date in RFC 1123 form.
-    sorted_headers["x-amz-date"] = email.utils.formatdate(when.timestamp(), usegmt=True)
-    for name, value in (headers or {}).items():
-        sorted_headers[name] = value
+    dated = [("x-amz-date", email.utils.formatdate(when.timestamp(), usegmt=True))]
+    sorted_headers = _s3cmd_headers(access_key, secret, [*dated, *(headers or {}).items()])
     signed_headers = Crypto.sign_request_v2(method, path, dict(params or {}), sorted_headers)
-    url = ENDPOINT + _s3cmd_uri(path, params or {})
-    return to_signed_request(method, url, list(signed_headers.items()))
+    return _s3cmd_request(method, path, params or {}, signed_headers)
 
 
 # -- aws-chunked bodies --------------------------------------------------------
 # Encoders written from AWS's "Signature Calculations for the Authorization
 # Header: Transferring Payload in Multiple Chunks" and "... Including Trailing
 # Headers", without nanio.s3.chunked or nanio.s3.sigv4, so the decoder is
-# checked against a second reading of the documents rather than itself.
+# checked against a second reading of the documents rather than itself;
+# decode_chunked only drives the decoder under test.
 
 
 def sigv4_signing_key(secret: str, date: str, region: str, service: str = "s3") -> bytes:
@@ -573,6 +603,16 @@ def signed_chunked_body(
         parts.append(f"x-amz-trailer-signature:{previous}\r\n".encode())
     parts.append(b"\r\n")
     return b"".join(parts), signatures
+
+
+def decode_chunked(decoder: ChunkedDecoder, pieces: Iterable[bytes]) -> bytes:
+    """Feed every piece to an aws-chunked decoder, finish, and return the object bytes."""
+    out = bytearray()
+    for piece in pieces:
+        for decoded in decoder.feed(piece):
+            out += decoded
+    decoder.finish()
+    return bytes(out)
 
 
 def unsigned_chunked_body(

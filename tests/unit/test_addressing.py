@@ -13,17 +13,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from nanio.errors import SignatureDoesNotMatch
-from nanio.s3.auth import Authenticator, AuthResult, SignedRequest
+from nanio.s3.auth import AuthResult, SignedRequest
 from nanio.s3.sigv2 import resource_candidates
 from tests.support.signing import (
     ACCESS_KEY,
-    SECRET_KEY,
-    WHEN_EPOCH,
+    authenticator_at,
+    boto3_client,
     boto3_presigned,
     capture,
     sign_v2,
@@ -34,25 +32,12 @@ MOUNTED_ENDPOINT = "http://localhost:9000/s3"
 
 def authenticate(request: SignedRequest) -> AuthResult:
     """Authenticate with the test key pair at the instant the helpers sign at."""
-    return Authenticator({ACCESS_KEY: SECRET_KEY}.get, clock=lambda: WHEN_EPOCH).authenticate(
-        request
-    )
+    return authenticator_at().authenticate(request)
 
 
 def mounted_client(signature_version: str, addressing_style: str = "path") -> Any:
     """A boto3 client whose endpoint URL has the path /s3."""
-    return boto3.client(
-        "s3",
-        endpoint_url=MOUNTED_ENDPOINT,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name="us-east-1",
-        config=Config(
-            signature_version=signature_version,
-            s3={"addressing_style": addressing_style},
-            retries={"total_max_attempts": 1},
-        ),
-    )
+    return boto3_client(signature_version, addressing_style, endpoint=MOUNTED_ENDPOINT)
 
 
 @pytest.mark.parametrize("signature_version", ["s3v4", "s3"])
@@ -89,14 +74,7 @@ def test_mounted_virtual_host_request_is_accepted(signature_version: str) -> Non
 
 def test_sigv2_presigned_virtual_host_url_is_accepted() -> None:
     """A SigV2 presigned URL for bkt.host/key (boto3, signature "s3") passes."""
-    client = boto3.client(
-        "s3",
-        endpoint_url="http://s3.nanio.test:9000",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name="us-east-1",
-        config=Config(signature_version="s3", s3={"addressing_style": "virtual"}),
-    )
+    client = boto3_client("s3", "virtual", endpoint="http://s3.nanio.test:9000")
     request = boto3_presigned(
         client, "get_object", {"Bucket": "bkt", "Key": "k"}, virtual_host_bucket="bkt"
     )

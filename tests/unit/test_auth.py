@@ -1,13 +1,16 @@
 """
 The Authenticator: scheme selection, SigV4 header and presigned requests
-signed by botocore, boto3 and s3cmd, and every way a request is refused.
+signed by botocore, boto3 and s3cmd, and every way a request is refused;
+the refusals SigV2 shares with SigV4 are checked here for all four forms.
 """
 
 from __future__ import annotations
 
 import calendar
 import dataclasses
+import functools
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
@@ -19,64 +22,30 @@ from nanio.errors import (
     InvalidArgument,
     InvalidRequest,
     RequestTimeTooSkewed,
+    S3Error,
     SignatureDoesNotMatch,
 )
 from nanio.s3 import sigv4
 from nanio.s3.auth import Authenticator, SignedRequest
 from tests.support.signing import (
     ACCESS_KEY,
+    AWKWARD_KEYS,
+    QUERIES,
     SECRET_KEY,
     WHEN_EPOCH,
+    authenticator_at,
     boto3_client,
     boto3_presigned,
     capture,
     encode_query,
     object_url,
+    presign_v2,
     presign_v4,
     s3cmd_sign_v4,
     sign_v2,
     sign_v4_headers,
+    with_headers,
 )
-
-AWKWARD_KEYS = [
-    "with space",
-    "unicode-€-ü-日本語",
-    "plus+sign",
-    "equals=sign",
-    "percent%sign",
-    "tilde~",
-    "bang!",
-    "star*",
-    "quote'",
-    "paren(s)",
-    "all a+b=c%d~e!f*g'h(i)€",
-]
-
-QUERIES = [
-    encode_query([("prefix", "a b"), ("delimiter", "/"), ("list-type", "2")]),
-    "uploads",
-    "acl",
-    encode_query([("response-content-type", "text/plain")]),
-    encode_query([("prefix", ""), ("delimiter", "/")]),
-    "tag=b&tag=a&tag=a%20b",
-]
-
-
-def _authenticator(now: float = WHEN_EPOCH) -> Authenticator:
-    """An Authenticator that knows the test key pair and reads a fixed clock."""
-    return Authenticator({ACCESS_KEY: SECRET_KEY}.get, clock=lambda: now)
-
-
-def _with_headers(request: SignedRequest, **changes: list[str] | None) -> SignedRequest:
-    """Return ``request`` with headers replaced (a list) or removed (None)."""
-    headers = dict(request.headers)
-    for name, values in changes.items():
-        name = name.replace("_", "-")
-        if values is None:
-            headers.pop(name, None)
-        else:
-            headers[name] = values
-    return dataclasses.replace(request, headers=headers)
 
 
 def _authorization(request: SignedRequest) -> str:
@@ -91,29 +60,29 @@ def test_request_without_credentials_is_denied() -> None:
     """A request with neither header nor query credentials answers AccessDenied."""
     request = SignedRequest("GET", "/bkt/k", "", {"host": ["localhost:9000"]})
     with pytest.raises(AccessDenied):
-        _authenticator().authenticate(request)
+        authenticator_at().authenticate(request)
 
 
 def test_request_with_only_an_ordinary_query_is_denied() -> None:
     """A query without auth parameters is not credentials: AccessDenied."""
     request = SignedRequest("GET", "/bkt", "list-type=2&prefix=a", {"host": ["h"]})
     with pytest.raises(AccessDenied):
-        _authenticator().authenticate(request)
+        authenticator_at().authenticate(request)
 
 
 def test_unknown_authorization_scheme_is_refused() -> None:
     """An Authorization header of another scheme answers InvalidArgument."""
     request = SignedRequest("GET", "/bkt/k", "", {"authorization": ["Bearer abc"]})
     with pytest.raises(InvalidArgument, match="Unsupported Authorization Type"):
-        _authenticator().authenticate(request)
+        authenticator_at().authenticate(request)
 
 
 def test_two_authorization_headers_are_refused() -> None:
     """An Authorization header sent twice answers AuthorizationHeaderMalformed."""
     request = sign_v4_headers("GET", object_url("bkt", "k"))
-    doubled = _with_headers(request, authorization=[_authorization(request)] * 2)
+    doubled = with_headers(request, authorization=[_authorization(request)] * 2)
     with pytest.raises(AuthorizationHeaderMalformed):
-        _authenticator().authenticate(doubled)
+        authenticator_at().authenticate(doubled)
 
 
 def test_header_and_query_credentials_together_are_refused() -> None:
@@ -122,51 +91,71 @@ def test_header_and_query_credentials_together_are_refused() -> None:
     signed = sign_v4_headers("GET", object_url("bkt", "k"))
     both = dataclasses.replace(signed, raw_query=presigned.raw_query)
     with pytest.raises(InvalidArgument, match="Only one auth mechanism"):
-        _authenticator().authenticate(both)
+        authenticator_at().authenticate(both)
+
+
+def test_a_presigned_url_is_checked_with_the_callers_decoded_query() -> None:
+    """A query decoded by the caller is accepted and verifies as the raw one would."""
+    presigned = presign_v4("GET", object_url("bkt", "k"))
+    query = dict(pair.split("=", 1) for pair in presigned.raw_query.split("&"))
+    decoded = {name: value.replace("%2F", "/") for name, value in query.items()}
+    result = authenticator_at().authenticate(dataclasses.replace(presigned, query=decoded))
+    assert result.access_key == ACCESS_KEY
+
+
+def test_the_callers_decoded_query_is_not_parsed_again() -> None:
+    """Given a decoded query, authentication reads it rather than the raw query string."""
+    presigned = presign_v4("GET", object_url("bkt", "k"))
+    # The raw query holds credentials, the decoded one says there are none:
+    # the decoded one is what counts.
+    with pytest.raises(AccessDenied):
+        authenticator_at().authenticate(dataclasses.replace(presigned, query={"x": "y"}))
+
+
+def test_a_header_signed_request_with_credentials_in_the_decoded_query_is_refused() -> None:
+    """Header credentials beside query credentials are refused from the decoded query too."""
+    presigned = presign_v4("GET", object_url("bkt", "k"))
+    signed = sign_v4_headers("GET", object_url("bkt", "k"))
+    decoded = dict(pair.split("=", 1) for pair in presigned.raw_query.split("&"))
+    both = dataclasses.replace(signed, raw_query=presigned.raw_query, query=decoded)
+    with pytest.raises(InvalidArgument, match="Only one auth mechanism"):
+        authenticator_at().authenticate(both)
 
 
 # -- SigV4 header form: accepted ---------------------------------------------
-
-
-@pytest.mark.parametrize("key", AWKWARD_KEYS)
-def test_signed_put_to_awkward_key_is_accepted(key: str) -> None:
-    """A botocore-signed PUT to an awkward key authenticates."""
-    request = sign_v4_headers("PUT", object_url("bkt", key), body=b"data")
-    result = _authenticator().authenticate(request)
-    assert (result.access_key, result.signature_version) == (ACCESS_KEY, 4)
 
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_signed_get_with_query_is_accepted(query: str) -> None:
     """A botocore-signed GET with a query string authenticates."""
     request = sign_v4_headers("GET", object_url("bkt", "", query))
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_signed_payload_hash_is_returned() -> None:
     """The SHA-256 of a signed body is handed on for the body to be checked."""
     request = sign_v4_headers("PUT", object_url("bkt", "k"), body=b"hello")
-    result = _authenticator().authenticate(request)
+    result = authenticator_at().authenticate(request)
     assert result.content_sha256 == hashlib.sha256(b"hello").hexdigest()
 
 
 def test_unsigned_payload_is_returned() -> None:
     """A request declaring UNSIGNED-PAYLOAD authenticates and says so."""
     request = sign_v4_headers("PUT", object_url("bkt", "k"), body=b"x", payload="unsigned")
-    assert _authenticator().authenticate(request).content_sha256 == "UNSIGNED-PAYLOAD"
+    assert authenticator_at().authenticate(request).content_sha256 == "UNSIGNED-PAYLOAD"
 
 
 def test_streaming_trailer_payload_is_returned() -> None:
     """A STREAMING-UNSIGNED-PAYLOAD-TRAILER request authenticates and says so."""
     request = sign_v4_headers("PUT", object_url("bkt", "k"), payload="trailer")
-    result = _authenticator().authenticate(request)
+    result = authenticator_at().authenticate(request)
     assert result.content_sha256 == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 
 def test_result_carries_what_chunk_signatures_need() -> None:
     """The result holds the signing key, scope, timestamp and seed signature."""
     request = sign_v4_headers("PUT", object_url("bkt", "k"), body=b"x")
-    result = _authenticator().authenticate(request)
+    result = authenticator_at().authenticate(request)
     expected_key = sigv4.derive_signing_key(SECRET_KEY, "20261125", "us-east-1")
     assert (result.signing_key, result.scope, result.amz_date, result.seed_signature) == (
         expected_key,
@@ -179,7 +168,7 @@ def test_result_carries_what_chunk_signatures_need() -> None:
 def test_any_region_is_accepted() -> None:
     """A request signed for another region (s3cmd's default, say) authenticates."""
     request = sign_v4_headers("GET", object_url("bkt", "k"), region="eu-central-1")
-    assert _authenticator().authenticate(request).scope.split("/")[1] == "eu-central-1"
+    assert authenticator_at().authenticate(request).scope.split("/")[1] == "eu-central-1"
 
 
 def test_repeated_signed_header_is_accepted() -> None:
@@ -187,14 +176,14 @@ def test_repeated_signed_header_is_accepted() -> None:
     headers = [("x-amz-meta-a", "1"), ("x-amz-meta-a", "2")]
     request = sign_v4_headers("PUT", object_url("bkt", "k"), headers, b"x")
     assert request.headers["x-amz-meta-a"] == ["1", "2"]
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_date_header_may_replace_x_amz_date() -> None:
     """A request dated by Date instead of X-Amz-Date (botocore's option) authenticates."""
     request = sign_v4_headers("GET", object_url("bkt", "k"), {"Date": "placeholder"})
     assert "x-amz-date" not in request.headers
-    assert _authenticator().authenticate(request).amz_date == "20261125T010203Z"
+    assert authenticator_at().authenticate(request).amz_date == "20261125T010203Z"
 
 
 def test_aws_documentation_example_is_accepted() -> None:
@@ -226,13 +215,13 @@ def test_path_signed_as_sent_is_accepted() -> None:
     """A client that signs its unencoded path verbatim is accepted on the second try."""
     request = sign_v4_headers("GET", "http://localhost:9000/bkt/a!b")
     assert request.raw_path == "/bkt/a!b"
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_non_ascii_header_value_signed_as_utf8_is_accepted() -> None:
     """A latin-1 header value botocore signed as UTF-8 authenticates."""
     request = sign_v4_headers("PUT", object_url("bkt", "k"), {"x-amz-meta-name": "café"}, b"x")
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 # -- SigV4 header form: real clients -----------------------------------------
@@ -248,21 +237,21 @@ def client() -> object:
 def test_boto3_put_object_is_accepted(client: object, key: str) -> None:
     """boto3's PutObject (CRC32 checksum header, signed payload) authenticates."""
     request = capture(client, "put_object", Bucket="bkt", Key=key, Body=b"body")
-    result = _authenticator().authenticate(request)
+    result = authenticator_at().authenticate(request)
     assert result.content_sha256 == hashlib.sha256(b"body").hexdigest()
 
 
 def test_boto3_list_objects_v2_is_accepted(client: object) -> None:
     """boto3's ListObjectsV2 with prefix and delimiter authenticates."""
     request = capture(client, "list_objects_v2", Bucket="bkt", Prefix="a b+c", Delimiter="/")
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_boto3_create_multipart_upload_is_accepted(client: object) -> None:
     """boto3's CreateMultipartUpload (a bare ?uploads) authenticates."""
     request = capture(client, "create_multipart_upload", Bucket="bkt", Key="k k")
     assert request.raw_query == "uploads"
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_boto3_upload_part_is_accepted(client: object) -> None:
@@ -270,14 +259,14 @@ def test_boto3_upload_part_is_accepted(client: object) -> None:
     request = capture(
         client, "upload_part", Bucket="bkt", Key="k", UploadId="a/b+c=", PartNumber=2, Body=b"p"
     )
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_boto3_when_required_checksums_are_accepted() -> None:
     """boto3 with request_checksum_calculation="when_required" authenticates."""
     client = boto3_client(request_checksum_calculation="when_required")
     request = capture(client, "put_object", Bucket="bkt", Key="k", Body=b"body")
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_boto3_virtual_host_request_is_accepted() -> None:
@@ -285,13 +274,13 @@ def test_boto3_virtual_host_request_is_accepted() -> None:
     client = boto3_client("s3v4", "virtual")
     request = capture(client, "get_object", Bucket="bkt", Key="a b", virtual_host_bucket="bkt")
     assert request.headers["host"] == ["bkt.localhost:9000"]
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_s3cmd_signed_listing_is_accepted() -> None:
     """s3cmd's own SigV4 (components joined by "," alone) authenticates."""
     request = s3cmd_sign_v4("GET", "/bkt/", {"prefix": "a b+c", "delimiter": "/", "list-type": "2"})
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 def test_s3cmd_signed_put_to_awkward_key_is_accepted() -> None:
@@ -299,68 +288,11 @@ def test_s3cmd_signed_put_to_awkward_key_is_accepted() -> None:
     request = s3cmd_sign_v4(
         "PUT", "/bkt/a b+c=d~e!f*g'h(i)€", None, {"content-type": "text/plain"}, b"data"
     )
-    result = _authenticator().authenticate(request)
+    result = authenticator_at().authenticate(request)
     assert result.content_sha256 == hashlib.sha256(b"data").hexdigest()
 
 
 # -- SigV4 header form: refused ----------------------------------------------
-
-
-def test_wrong_secret_is_refused() -> None:
-    """A signature made with another secret answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"), secret="not-the-secret")
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(request)
-
-
-def test_unknown_access_key_is_refused() -> None:
-    """An access key the server does not know answers InvalidAccessKeyId."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"), access_key="UNKNOWN")
-    with pytest.raises(InvalidAccessKeyId):
-        _authenticator().authenticate(request)
-
-
-def test_tampered_path_is_refused() -> None:
-    """Changing the path after signing answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, raw_path="/bkt/other"))
-
-
-def test_tampered_query_is_refused() -> None:
-    """Changing the query after signing answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("GET", object_url("bkt", "", "prefix=a"))
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query="prefix=b"))
-
-
-def test_tampered_method_is_refused() -> None:
-    """Replaying a GET signature as a DELETE answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, method="DELETE"))
-
-
-def test_tampered_signed_header_is_refused() -> None:
-    """Changing a signed header after signing answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("PUT", object_url("bkt", "k"), {"x-amz-meta-a": "1"}, b"x")
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(_with_headers(request, x_amz_meta_a=["2"]))
-
-
-def test_tampered_payload_hash_is_refused() -> None:
-    """Swapping the declared body hash answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("PUT", object_url("bkt", "k"), body=b"x")
-    forged = _with_headers(request, x_amz_content_sha256=["UNSIGNED-PAYLOAD"])
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(forged)
-
-
-def test_tampered_host_is_refused() -> None:
-    """Replaying a signature against another Host answers SignatureDoesNotMatch."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(_with_headers(request, host=["evil.example:9000"]))
 
 
 def test_host_not_signed_is_denied() -> None:
@@ -368,7 +300,7 @@ def test_host_not_signed_is_denied() -> None:
     request = sign_v4_headers("GET", object_url("bkt", "k"))
     value = _authorization(request).replace("SignedHeaders=host;", "SignedHeaders=")
     with pytest.raises(AccessDenied) as caught:
-        _authenticator().authenticate(_with_headers(request, authorization=[value]))
+        authenticator_at().authenticate(with_headers(request, authorization=[value]))
     assert caught.value.fields == {"HeadersNotSigned": "host"}
 
 
@@ -376,73 +308,42 @@ def test_missing_content_sha256_is_refused() -> None:
     """SigV4 header auth without x-amz-content-sha256 answers InvalidRequest."""
     request = sign_v4_headers("GET", object_url("bkt", "k"))
     with pytest.raises(InvalidRequest, match="x-amz-content-sha256"):
-        _authenticator().authenticate(_with_headers(request, x_amz_content_sha256=None))
+        authenticator_at().authenticate(with_headers(request, x_amz_content_sha256=None))
 
 
 def test_invalid_content_sha256_is_refused() -> None:
     """An x-amz-content-sha256 that is neither hash nor keyword answers InvalidArgument."""
     request = sign_v4_headers("GET", object_url("bkt", "k"))
     with pytest.raises(InvalidArgument):
-        _authenticator().authenticate(_with_headers(request, x_amz_content_sha256=["nope"]))
+        authenticator_at().authenticate(with_headers(request, x_amz_content_sha256=["nope"]))
 
 
-def test_request_from_the_past_is_too_skewed() -> None:
-    """An X-Amz-Date more than 15 minutes behind answers RequestTimeTooSkewed."""
+@pytest.mark.parametrize(
+    ("signed", "sent", "message"),
+    [
+        # The scope must be dated the day of X-Amz-Date.
+        ("/20261125/", "/20261124/", "Invalid credential date"),
+        ("/s3/", "/iam/", 'incorrect service "iam"'),
+        ("/aws4_request", "/aws5_request", 'incorrect terminal "aws5_request"'),
+    ],
+    ids=["another-day", "another-service", "another-terminator"],
+)
+def test_credential_scope_of_another_kind_is_malformed(
+    signed: str, sent: str, message: str
+) -> None:
+    """A scope for another day, service or terminator answers AuthorizationHeaderMalformed."""
     request = sign_v4_headers("GET", object_url("bkt", "k"))
-    with pytest.raises(RequestTimeTooSkewed):
-        _authenticator(WHEN_EPOCH + 901).authenticate(request)
-
-
-def test_request_from_the_future_is_too_skewed() -> None:
-    """An X-Amz-Date more than 15 minutes ahead answers RequestTimeTooSkewed."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    with pytest.raises(RequestTimeTooSkewed):
-        _authenticator(WHEN_EPOCH - 901).authenticate(request)
-
-
-def test_request_at_the_edge_of_the_window_is_accepted() -> None:
-    """An X-Amz-Date exactly 15 minutes off is still accepted."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    assert _authenticator(WHEN_EPOCH + 900).authenticate(request).access_key == ACCESS_KEY
-
-
-def test_missing_date_is_denied() -> None:
-    """Without X-Amz-Date or Date the request answers AccessDenied."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    with pytest.raises(AccessDenied, match="Date or x-amz-date"):
-        _authenticator().authenticate(_with_headers(request, x_amz_date=None))
-
-
-def test_credential_date_must_match_x_amz_date() -> None:
-    """A scope dated another day than X-Amz-Date answers AuthorizationHeaderMalformed."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    value = _authorization(request).replace("/20261125/", "/20261124/")
-    with pytest.raises(AuthorizationHeaderMalformed, match="Invalid credential date"):
-        _authenticator().authenticate(_with_headers(request, authorization=[value]))
-
-
-def test_credential_for_another_service_is_malformed() -> None:
-    """A scope for a service other than s3 answers AuthorizationHeaderMalformed."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    value = _authorization(request).replace("/s3/", "/iam/")
-    with pytest.raises(AuthorizationHeaderMalformed, match='incorrect service "iam"'):
-        _authenticator().authenticate(_with_headers(request, authorization=[value]))
-
-
-def test_credential_with_another_terminator_is_malformed() -> None:
-    """A scope not ending in aws4_request answers AuthorizationHeaderMalformed."""
-    request = sign_v4_headers("GET", object_url("bkt", "k"))
-    value = _authorization(request).replace("/aws4_request", "/aws5_request")
-    with pytest.raises(AuthorizationHeaderMalformed, match='incorrect terminal "aws5_request"'):
-        _authenticator().authenticate(_with_headers(request, authorization=[value]))
+    value = _authorization(request).replace(signed, sent)
+    with pytest.raises(AuthorizationHeaderMalformed, match=message):
+        authenticator_at().authenticate(with_headers(request, authorization=[value]))
 
 
 def test_unparseable_authorization_is_malformed() -> None:
     """An AWS4-HMAC-SHA256 header missing its components answers AuthorizationHeaderMalformed."""
     request = sign_v4_headers("GET", object_url("bkt", "k"))
-    broken = _with_headers(request, authorization=["AWS4-HMAC-SHA256 Credential"])
+    broken = with_headers(request, authorization=["AWS4-HMAC-SHA256 Credential"])
     with pytest.raises(AuthorizationHeaderMalformed):
-        _authenticator().authenticate(broken)
+        authenticator_at().authenticate(broken)
 
 
 def test_non_ascii_signature_is_a_mismatch() -> None:
@@ -450,124 +351,35 @@ def test_non_ascii_signature_is_a_mismatch() -> None:
     request = sign_v4_headers("GET", object_url("bkt", "k"))
     value = _authorization(request)[:-1] + "é"
     with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(_with_headers(request, authorization=[value]))
-
-
-def test_errors_never_carry_the_secret_or_expected_signature() -> None:
-    """A refused request's error reveals neither the secret nor the expected signature."""
-    genuine = sign_v4_headers("GET", object_url("bkt", "k"))
-    expected = _authorization(genuine).rpartition("Signature=")[2]
-    forged_value = _authorization(genuine).replace(expected, "0" * 64)
-    with pytest.raises(SignatureDoesNotMatch) as caught:
-        _authenticator().authenticate(_with_headers(genuine, authorization=[forged_value]))
-    text = f"{caught.value.message} {caught.value.fields}"
-    assert expected not in text and SECRET_KEY not in text
+        authenticator_at().authenticate(with_headers(request, authorization=[value]))
 
 
 # -- SigV4 presigned ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", AWKWARD_KEYS)
-def test_presigned_get_is_accepted(key: str) -> None:
-    """A botocore-presigned GET for an awkward key authenticates."""
-    request = presign_v4("GET", object_url("bkt", key))
-    result = _authenticator().authenticate(request)
-    assert (result.signature_version, result.content_sha256) == (4, "UNSIGNED-PAYLOAD")
-
-
 def test_presigned_put_is_accepted() -> None:
     """A botocore-presigned PUT authenticates with an unsigned payload."""
     request = presign_v4("PUT", object_url("bkt", "upload me"))
-    assert _authenticator().authenticate(request).content_sha256 == "UNSIGNED-PAYLOAD"
+    assert authenticator_at().authenticate(request).content_sha256 == "UNSIGNED-PAYLOAD"
 
 
 def test_presigned_get_with_response_override_is_accepted() -> None:
     """A presigned GET carrying response-content-type authenticates."""
     url = object_url("bkt", "k", encode_query([("response-content-type", "text/plain")]))
-    assert _authenticator().authenticate(presign_v4("GET", url)).signature_version == 4
-
-
-def test_presigned_put_with_signed_header_is_accepted() -> None:
-    """A presigned PUT that signed a Content-Type authenticates when it is sent."""
-    request = presign_v4("PUT", object_url("bkt", "k"), headers={"Content-Type": "text/plain"})
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(presign_v4("GET", url)).signature_version == 4
 
 
 def test_boto3_presigned_put_is_accepted(client: object) -> None:
     """boto3's generate_presigned_url for put_object (SigV4) authenticates."""
     request = boto3_presigned(client, "put_object", {"Bucket": "bkt", "Key": "a b+c"})
-    assert _authenticator().authenticate(request).signature_version == 4
-
-
-def test_presigned_url_past_expiry_is_refused() -> None:
-    """A presigned URL used after X-Amz-Date + X-Amz-Expires answers AccessDenied."""
-    request = presign_v4("GET", object_url("bkt", "k"), expires=60)
-    with pytest.raises(AccessDenied, match="Request has expired"):
-        _authenticator(WHEN_EPOCH + 61).authenticate(request)
-
-
-def test_presigned_url_long_after_signing_is_accepted_within_expiry() -> None:
-    """A week-long URL still works six days later: no skew check on old URLs."""
-    request = presign_v4("GET", object_url("bkt", "k"), expires=604800)
-    assert _authenticator(WHEN_EPOCH + 6 * 86400).authenticate(request).access_key == ACCESS_KEY
-
-
-def test_presigned_url_from_the_future_is_too_skewed() -> None:
-    """A presigned URL dated over 15 minutes ahead answers RequestTimeTooSkewed."""
-    request = presign_v4("GET", object_url("bkt", "k"))
-    with pytest.raises(RequestTimeTooSkewed):
-        _authenticator(WHEN_EPOCH - 901).authenticate(request)
+    assert authenticator_at().authenticate(request).signature_version == 4
 
 
 def test_presigned_expiry_beyond_a_week_is_refused() -> None:
     """X-Amz-Expires over 604800 answers AuthorizationQueryParametersError."""
     request = presign_v4("GET", object_url("bkt", "k"), expires=604801)
     with pytest.raises(AuthorizationQueryParametersError, match="604800"):
-        _authenticator().authenticate(request)
-
-
-def test_presigned_url_with_extended_expiry_is_refused() -> None:
-    """Editing X-Amz-Expires to live longer breaks the signature."""
-    request = presign_v4("GET", object_url("bkt", "k"), expires=60)
-    query = request.raw_query.replace("X-Amz-Expires=60", "X-Amz-Expires=6000")
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
-
-
-def test_presigned_url_with_wrong_secret_is_refused() -> None:
-    """A URL presigned with another secret answers SignatureDoesNotMatch."""
-    request = presign_v4("GET", object_url("bkt", "k"), secret="not-the-secret")
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(request)
-
-
-def test_presigned_url_with_unknown_key_is_refused() -> None:
-    """A URL presigned for an unknown access key answers InvalidAccessKeyId."""
-    request = presign_v4("GET", object_url("bkt", "k"), access_key="UNKNOWN")
-    with pytest.raises(InvalidAccessKeyId):
-        _authenticator().authenticate(request)
-
-
-def test_presigned_url_with_tampered_path_is_refused() -> None:
-    """A presigned URL pointed at another key answers SignatureDoesNotMatch."""
-    request = presign_v4("GET", object_url("bkt", "k"))
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, raw_path="/bkt/other"))
-
-
-def test_presigned_url_with_added_parameter_is_refused() -> None:
-    """A parameter appended to a presigned URL answers SignatureDoesNotMatch."""
-    request = presign_v4("GET", object_url("bkt", "k"))
-    tampered = dataclasses.replace(request, raw_query=request.raw_query + "&acl")
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(tampered)
-
-
-def test_presigned_url_with_tampered_signed_header_is_refused() -> None:
-    """Sending another value for a header the URL signed answers SignatureDoesNotMatch."""
-    request = presign_v4("PUT", object_url("bkt", "k"), headers={"Content-Type": "text/plain"})
-    with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(_with_headers(request, content_type=["text/html"]))
+        authenticator_at().authenticate(request)
 
 
 def test_presigned_url_without_host_signed_is_denied() -> None:
@@ -576,7 +388,7 @@ def test_presigned_url_without_host_signed_is_denied() -> None:
     query = request.raw_query.replace("X-Amz-SignedHeaders=host%3B", "X-Amz-SignedHeaders=")
     assert query != request.raw_query
     with pytest.raises(AccessDenied, match="not signed"):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=query))
 
 
 @pytest.mark.parametrize(
@@ -587,39 +399,276 @@ def test_presigned_url_missing_a_parameter_is_refused(name: str) -> None:
     request = presign_v4("GET", object_url("bkt", "k"))
     query = "&".join(p for p in request.raw_query.split("&") if not p.startswith(name + "="))
     with pytest.raises(AuthorizationQueryParametersError):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=query))
 
 
-def test_presigned_url_with_other_algorithm_is_refused() -> None:
-    """An X-Amz-Algorithm other than AWS4-HMAC-SHA256 answers AuthorizationQueryParametersError."""
-    request = presign_v4("GET", object_url("bkt", "k"))
-    query = request.raw_query.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256")
-    with pytest.raises(AuthorizationQueryParametersError, match="X-Amz-Algorithm"):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
-
-
-def test_presigned_url_with_bad_credential_is_refused() -> None:
-    """A malformed X-Amz-Credential answers AuthorizationQueryParametersError."""
-    request = presign_v4("GET", object_url("bkt", "k"))
-    query = request.raw_query.replace("%2Fs3%2F", "%2Fiam%2F")
-    with pytest.raises(AuthorizationQueryParametersError, match="X-Amz-Credential"):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
-
-
-def test_presigned_url_with_malformed_date_is_refused() -> None:
-    """An X-Amz-Date not in ISO 8601 basic form answers AuthorizationQueryParametersError."""
-    request = presign_v4("GET", object_url("bkt", "k"))
-    query = request.raw_query.replace("X-Amz-Date=20261125T010203Z", "X-Amz-Date=yesterday")
-    with pytest.raises(AuthorizationQueryParametersError, match="X-Amz-Date"):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
-
-
-def test_presigned_url_with_negative_expiry_is_refused() -> None:
-    """A negative X-Amz-Expires answers AuthorizationQueryParametersError."""
+@pytest.mark.parametrize(
+    ("signed", "sent", "message"),
+    [
+        ("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256", "X-Amz-Algorithm"),
+        # A credential scope for another service.
+        ("%2Fs3%2F", "%2Fiam%2F", "X-Amz-Credential"),
+        # Not in ISO 8601 basic form.
+        ("X-Amz-Date=20261125T010203Z", "X-Amz-Date=yesterday", "X-Amz-Date"),
+        ("X-Amz-Expires=60", "X-Amz-Expires=-60", "non-negative"),
+    ],
+    ids=["other-algorithm", "bad-credential", "malformed-date", "negative-expiry"],
+)
+def test_presigned_url_with_a_malformed_parameter_is_refused(
+    signed: str, sent: str, message: str
+) -> None:
+    """A malformed presigned auth parameter answers AuthorizationQueryParametersError."""
     request = presign_v4("GET", object_url("bkt", "k"), expires=60)
-    query = request.raw_query.replace("X-Amz-Expires=60", "X-Amz-Expires=-60")
-    with pytest.raises(AuthorizationQueryParametersError, match="non-negative"):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=query))
+    query = request.raw_query.replace(signed, sent)
+    assert query != request.raw_query
+    with pytest.raises(AuthorizationQueryParametersError, match=message):
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=query))
+
+
+# -- refusals and time windows shared by SigV2 and SigV4 -----------------------
+
+#: The four ways a client signs a request, each called as ``sign(method, url, ...)``.
+SIGNERS: dict[str, Callable[..., SignedRequest]] = {
+    "sigv4-header": sign_v4_headers,
+    "sigv4-presigned": presign_v4,
+    "sigv2-header": sign_v2,
+    "sigv2-presigned": presign_v2,
+}
+
+
+@pytest.mark.parametrize("key", AWKWARD_KEYS)
+@pytest.mark.parametrize(
+    ("sign", "version", "content_sha256"),
+    [
+        pytest.param(
+            lambda url: sign_v4_headers("PUT", url, body=b"data"),
+            4,
+            hashlib.sha256(b"data").hexdigest(),
+            id="sigv4-header",
+        ),
+        pytest.param(
+            lambda url: presign_v4("GET", url), 4, "UNSIGNED-PAYLOAD", id="sigv4-presigned"
+        ),
+        # SigV2 never signs the body.
+        pytest.param(
+            lambda url: sign_v2("PUT", url, {"Content-Type": "text/plain"}),
+            2,
+            "UNSIGNED-PAYLOAD",
+            id="sigv2-header",
+        ),
+        pytest.param(
+            lambda url: presign_v2("GET", url), 2, "UNSIGNED-PAYLOAD", id="sigv2-presigned"
+        ),
+    ],
+)
+def test_request_for_an_awkward_key_is_accepted(
+    sign: Callable[[str], SignedRequest], version: int, content_sha256: str, key: str
+) -> None:
+    """A request botocore signed for an awkward key authenticates in every signing form."""
+    result = authenticator_at().authenticate(sign(object_url("bkt", key)))
+    assert (result.access_key, result.signature_version, result.content_sha256) == (
+        ACCESS_KEY,
+        version,
+        content_sha256,
+    )
+
+
+#: Requests with a query or sub-resource and a signed header, in three forms.
+SIGNED_V4 = functools.partial(
+    sign_v4_headers, "GET", object_url("bkt", "k", "prefix=a"), {"x-amz-meta-a": "1"}
+)
+SIGNED_V2 = functools.partial(sign_v2, "PUT", object_url("bkt", "k", "acl"), {"x-amz-meta-a": "1"})
+PRESIGNED_V4 = functools.partial(
+    presign_v4, "PUT", object_url("bkt", "k"), headers={"Content-Type": "text/plain"}
+)
+
+
+@pytest.mark.parametrize(
+    ("sign", "tamper"),
+    [
+        pytest.param(
+            SIGNED_V4, lambda r: dataclasses.replace(r, raw_query="prefix=b"), id="sigv4-query"
+        ),
+        # Replaying a GET signature as a DELETE.
+        pytest.param(
+            SIGNED_V4, lambda r: dataclasses.replace(r, method="DELETE"), id="sigv4-method"
+        ),
+        pytest.param(
+            SIGNED_V4, lambda r: with_headers(r, x_amz_meta_a=["2"]), id="sigv4-signed-header"
+        ),
+        pytest.param(
+            SIGNED_V4,
+            lambda r: with_headers(r, x_amz_content_sha256=["UNSIGNED-PAYLOAD"]),
+            id="sigv4-payload-hash",
+        ),
+        # Replaying a signature against another Host.
+        pytest.param(
+            SIGNED_V4, lambda r: with_headers(r, host=["evil.example:9000"]), id="sigv4-host"
+        ),
+        pytest.param(
+            PRESIGNED_V4,
+            lambda r: dataclasses.replace(r, raw_query=r.raw_query + "&acl"),
+            id="sigv4-presigned-added-parameter",
+        ),
+        # The URL signed a Content-Type; the client sends another.
+        pytest.param(
+            PRESIGNED_V4,
+            lambda r: with_headers(r, content_type=["text/html"]),
+            id="sigv4-presigned-signed-header",
+        ),
+        pytest.param(
+            SIGNED_V2, lambda r: dataclasses.replace(r, raw_query="tagging"), id="sigv2-subresource"
+        ),
+        pytest.param(
+            SIGNED_V2, lambda r: with_headers(r, x_amz_meta_a=["2"]), id="sigv2-changed-amz-header"
+        ),
+        pytest.param(
+            SIGNED_V2,
+            lambda r: with_headers(r, x_amz_acl=["public-read"]),
+            id="sigv2-added-amz-header",
+        ),
+    ],
+)
+def test_request_changed_after_signing_is_refused(
+    sign: Callable[[], SignedRequest], tamper: Callable[[SignedRequest], SignedRequest]
+) -> None:
+    """A request changed in any signed part after signing answers SignatureDoesNotMatch."""
+    request = sign()
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
+    with pytest.raises(SignatureDoesNotMatch):
+        authenticator_at().authenticate(tamper(request))
+
+
+@pytest.mark.parametrize("sign", SIGNERS.values(), ids=SIGNERS.keys())
+@pytest.mark.parametrize(
+    ("credentials", "error"),
+    [
+        ({"secret": "not-the-secret"}, SignatureDoesNotMatch),
+        ({"access_key": "UNKNOWN"}, InvalidAccessKeyId),
+    ],
+    ids=["wrong-secret", "unknown-access-key"],
+)
+def test_wrong_credentials_are_refused(
+    sign: Callable[..., SignedRequest], credentials: dict[str, str], error: type[S3Error]
+) -> None:
+    """A wrong secret answers SignatureDoesNotMatch, an unknown access key InvalidAccessKeyId."""
+    request = sign("GET", object_url("bkt", "k"), **credentials)
+    with pytest.raises(error):
+        authenticator_at().authenticate(request)
+
+
+@pytest.mark.parametrize("sign", SIGNERS.values(), ids=SIGNERS.keys())
+def test_tampered_path_is_refused(sign: Callable[..., SignedRequest]) -> None:
+    """A request pointed at another key after signing answers SignatureDoesNotMatch."""
+    request = sign("GET", object_url("bkt", "k"))
+    with pytest.raises(SignatureDoesNotMatch):
+        authenticator_at().authenticate(dataclasses.replace(request, raw_path="/bkt/other"))
+
+
+@pytest.mark.parametrize(
+    ("sign", "clock_ahead_seconds"),
+    [
+        pytest.param(sign_v4_headers, 901, id="sigv4-header-from-the-past"),
+        pytest.param(sign_v4_headers, -901, id="sigv4-header-from-the-future"),
+        pytest.param(presign_v4, -901, id="sigv4-presigned-from-the-future"),
+        pytest.param(sign_v2, 901, id="sigv2-header-from-the-past"),
+        pytest.param(sign_v2, -901, id="sigv2-header-from-the-future"),
+    ],
+)
+def test_request_dated_over_15_minutes_off_is_too_skewed(
+    sign: Callable[..., SignedRequest], clock_ahead_seconds: int
+) -> None:
+    """A request dated more than 15 minutes behind or ahead answers RequestTimeTooSkewed."""
+    request = sign("GET", object_url("bkt", "k"))
+    with pytest.raises(RequestTimeTooSkewed):
+        authenticator_at(WHEN_EPOCH + clock_ahead_seconds).authenticate(request)
+
+
+@pytest.mark.parametrize(
+    ("sign", "options", "clock_ahead_seconds"),
+    [
+        pytest.param(sign_v4_headers, {}, 900, id="sigv4-header-exactly-15-minutes-off"),
+        pytest.param(sign_v2, {}, 840, id="sigv2-header-14-minutes-off"),
+        # No skew check on old URLs: a week-long URL still works six days later.
+        pytest.param(
+            presign_v4, {"expires": 604800}, 6 * 86400, id="sigv4-presigned-six-days-into-a-week"
+        ),
+        pytest.param(presign_v2, {"expires": 60}, 60, id="sigv2-presigned-at-its-expires-second"),
+    ],
+)
+def test_request_at_the_edge_of_its_window_is_accepted(
+    sign: Callable[..., SignedRequest], options: dict[str, int], clock_ahead_seconds: int
+) -> None:
+    """A request used at the last second its skew window or expiry allows still authenticates."""
+    request = sign("GET", object_url("bkt", "k"), **options)
+    result = authenticator_at(WHEN_EPOCH + clock_ahead_seconds).authenticate(request)
+    assert result.access_key == ACCESS_KEY
+
+
+@pytest.mark.parametrize("sign", [presign_v4, presign_v2], ids=["sigv4", "sigv2"])
+def test_presigned_url_past_expiry_is_refused(sign: Callable[..., SignedRequest]) -> None:
+    """A presigned URL used after it expires answers AccessDenied "Request has expired"."""
+    request = sign("GET", object_url("bkt", "k"), expires=60)
+    with pytest.raises(AccessDenied, match="Request has expired"):
+        authenticator_at(WHEN_EPOCH + 61).authenticate(request)
+
+
+@pytest.mark.parametrize(
+    ("sign", "expires", "extended"),
+    [
+        pytest.param(presign_v4, "X-Amz-Expires=60", "X-Amz-Expires=6000", id="sigv4"),
+        pytest.param(
+            presign_v2, f"Expires={int(WHEN_EPOCH) + 60}", "Expires=9999999999", id="sigv2"
+        ),
+    ],
+)
+def test_presigned_url_with_extended_expiry_is_refused(
+    sign: Callable[..., SignedRequest], expires: str, extended: str
+) -> None:
+    """Editing a presigned URL's expiry to live longer breaks the signature."""
+    request = sign("GET", object_url("bkt", "k"), expires=60)
+    query = request.raw_query.replace(expires, extended)
+    assert query != request.raw_query
+    with pytest.raises(SignatureDoesNotMatch):
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=query))
+
+
+@pytest.mark.parametrize(
+    ("sign", "version"), [(presign_v4, 4), (presign_v2, 2)], ids=["sigv4", "sigv2"]
+)
+def test_presigned_put_with_signed_content_type_is_accepted(
+    sign: Callable[..., SignedRequest], version: int
+) -> None:
+    """A presigned PUT that signed a Content-Type authenticates when it is sent."""
+    request = sign("PUT", object_url("bkt", "k"), headers={"Content-Type": "text/plain"})
+    result = authenticator_at().authenticate(request)
+    assert (result.access_key, result.signature_version) == (ACCESS_KEY, version)
+
+
+@pytest.mark.parametrize("sign", [sign_v4_headers, sign_v2], ids=["sigv4", "sigv2"])
+def test_missing_date_is_denied(sign: Callable[..., SignedRequest]) -> None:
+    """Without X-Amz-Date or Date the request answers AccessDenied."""
+    request = with_headers(sign("GET", object_url("bkt", "k")), date=None, x_amz_date=None)
+    with pytest.raises(AccessDenied, match="Date or x-amz-date"):
+        authenticator_at().authenticate(request)
+
+
+@pytest.mark.parametrize(
+    ("sign", "separator", "forged"),
+    [(sign_v4_headers, "Signature=", "0" * 64), (sign_v2, ":", "Zm9yZ2Vk")],
+    ids=["sigv4", "sigv2"],
+)
+def test_errors_never_carry_the_secret_or_expected_signature(
+    sign: Callable[..., SignedRequest], separator: str, forged: str
+) -> None:
+    """A refused request's error reveals neither the secret nor the expected signature."""
+    genuine = sign("GET", object_url("bkt", "k"))
+    head, _, expected = _authorization(genuine).rpartition(separator)
+    forgery = with_headers(genuine, authorization=[head + separator + forged])
+    with pytest.raises(SignatureDoesNotMatch) as caught:
+        authenticator_at().authenticate(forgery)
+    text = f"{caught.value.message} {caught.value.fields}"
+    assert expected not in text and SECRET_KEY not in text
 
 
 # -- signing key cache -------------------------------------------------------
@@ -635,7 +684,7 @@ def test_signing_key_is_derived_once_per_day(monkeypatch: pytest.MonkeyPatch) ->
         return real(secret, date, region, service)
 
     monkeypatch.setattr(sigv4, "derive_signing_key", counting)
-    authenticator = _authenticator()
+    authenticator = authenticator_at()
     authenticator.authenticate(sign_v4_headers("GET", object_url("bkt", "a")))
     authenticator.authenticate(sign_v4_headers("PUT", object_url("bkt", "b"), body=b"x"))
     assert calls == [("20261125", "us-east-1")]
@@ -643,7 +692,7 @@ def test_signing_key_is_derived_once_per_day(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_signing_key_cache_fills_one_entry_per_region() -> None:
     """Requests for two regions on one day leave two cached keys."""
-    authenticator = _authenticator()
+    authenticator = authenticator_at()
     for region in ("us-east-1", "us-east-1", "eu-west-1"):
         authenticator.authenticate(sign_v4_headers("GET", object_url("b", "k"), region=region))
     assert len(authenticator.signing_keys) == 2
@@ -651,6 +700,6 @@ def test_signing_key_cache_fills_one_entry_per_region() -> None:
 
 def test_sigv2_requests_do_not_touch_the_signing_key_cache() -> None:
     """SigV2 has no derived key, so the SigV4 cache stays empty."""
-    authenticator = _authenticator()
+    authenticator = authenticator_at()
     authenticator.authenticate(sign_v2("GET", object_url("bkt", "k")))
     assert len(authenticator.signing_keys) == 0

@@ -345,14 +345,6 @@ def test_bad_port_is_refused(port: str) -> None:
     assert "--port" in message and repr(port) in message
 
 
-def test_boolean_port_in_file_is_refused(tmp_path: Path) -> None:
-    """port = true in the options file is refused, naming the file."""
-    path = options_file(tmp_path, "[server]\nport = true\n")
-    message = refusal({"options": path}, CREDENTIALS)
-    assert_one_sentence(message)
-    assert path in message
-
-
 @pytest.mark.parametrize("workers", ["0", "257", "two", "-1", "1.5"])
 def test_bad_workers_is_refused(workers: str) -> None:
     """A worker count that is not an integer from 1 to 256 is refused, quoting it."""
@@ -361,9 +353,10 @@ def test_bad_workers_is_refused(workers: str) -> None:
     assert message == f"--workers must be an integer from 1 to 256, not {workers!r}."
 
 
-def test_boolean_workers_in_file_is_refused(tmp_path: Path) -> None:
-    """workers = true in the options file is refused, naming the file."""
-    path = options_file(tmp_path, "[server]\nworkers = true\n")
+@pytest.mark.parametrize("dest", ["port", "workers"])
+def test_boolean_count_in_file_is_refused(tmp_path: Path, dest: str) -> None:
+    """port = true or workers = true in the options file is refused, naming the file."""
+    path = options_file(tmp_path, f"[server]\n{dest} = true\n")
     message = refusal({"options": path}, CREDENTIALS)
     assert_one_sentence(message)
     assert path in message

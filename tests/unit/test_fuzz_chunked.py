@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 
 from nanio.errors import EntityTooLarge, S3Error
 from nanio.s3.chunked import ChunkedDecoder, ChunkSigner
-from tests.support.signing import signed_chunked_body, sigv4_signing_key, unsigned_chunked_body
+from tests.support.signing import (
+    decode_chunked,
+    signed_chunked_body,
+    sigv4_signing_key,
+    unsigned_chunked_body,
+)
 
 EXAMPLES = 60
 
@@ -74,20 +79,10 @@ def _decoder(
     )
 
 
-def _run(decoder: ChunkedDecoder, pieces: list[bytes]) -> bytes:
-    """Feed every piece, finish, and return the object bytes decoded."""
-    out = bytearray()
-    for piece in pieces:
-        for decoded in decoder.feed(piece):
-            out += decoded
-    decoder.finish()
-    return bytes(out)
-
-
 def _outcome(decoder: ChunkedDecoder, pieces: list[bytes]) -> bytes | S3Error:
     """The decoded bytes, or the S3 error the stream ended in (any other exception escapes)."""
     try:
-        return _run(decoder, pieces)
+        return decode_chunked(decoder, pieces)
     except S3Error as error:
         return error
 
@@ -116,7 +111,7 @@ def test_signed_stream_decodes_to_its_payload_however_it_is_cut(
     """A signed stream of random chunks fed in random pieces decodes to exactly its payload."""
     body = _signed(data, None)
     pieces = _pieces(body, cuts.draw(split_points(len(body))))
-    assert _run(_decoder(True, False), pieces) == b"".join(data)
+    assert decode_chunked(_decoder(True, False), pieces) == b"".join(data)
 
 
 @settings(max_examples=EXAMPLES)
@@ -128,7 +123,7 @@ def test_signed_trailer_stream_decodes_to_its_payload_and_trailers(
     body = _signed(data, trailer)
     pieces = _pieces(body, cuts.draw(split_points(len(body))))
     decoder = _decoder(True, True)
-    assert (_run(decoder, pieces), decoder.trailers) == (b"".join(data), trailer)
+    assert (decode_chunked(decoder, pieces), decoder.trailers) == (b"".join(data), trailer)
 
 
 @settings(max_examples=EXAMPLES)
@@ -140,7 +135,7 @@ def test_unsigned_trailer_stream_decodes_to_its_payload_and_trailers(
     body = unsigned_chunked_body(data, list(trailer.items()))
     pieces = _pieces(body, cuts.draw(split_points(len(body))))
     decoder = _decoder(False, True)
-    assert (_run(decoder, pieces), decoder.trailers) == (b"".join(data), trailer)
+    assert (decode_chunked(decoder, pieces), decoder.trailers) == (b"".join(data), trailer)
 
 
 @settings(max_examples=EXAMPLES)
@@ -149,7 +144,7 @@ def test_decoded_length_counts_what_was_passed_on(data: list[bytes], cuts: st.Da
     """decoded_length always equals the number of object bytes handed out."""
     body = _signed(data, None)
     decoder = _decoder(True, False)
-    out = _run(decoder, _pieces(body, cuts.draw(split_points(len(body)))))
+    out = decode_chunked(decoder, _pieces(body, cuts.draw(split_points(len(body)))))
     assert decoder.decoded_length == len(out)
 
 

@@ -23,14 +23,14 @@ from hypothesis import strategies as st
 
 from nanio.errors import S3Error, SignatureDoesNotMatch
 from nanio.s3 import sigv4
-from nanio.s3.auth import Authenticator, SignedRequest
+from nanio.s3.auth import SignedRequest
 from tests.support.signing import (
     ACCESS_KEY,
-    SECRET_KEY,
-    WHEN_EPOCH,
+    authenticator_at,
     canonical_request_presigned_v4,
     canonical_request_v4,
     encode_query,
+    nanio_canonical_request,
     object_url,
     presign_v4,
     sign_v4_headers,
@@ -89,23 +89,6 @@ _TARGET_CHARACTERS = st.characters(min_codepoint=0x21, max_codepoint=0x7E).filte
 ) | st.sampled_from(["\xe2", "\x82", "\xac", "\xff"])
 
 
-def _authenticator() -> Authenticator:
-    """An Authenticator that knows the test key pair and reads the signing instant."""
-    return Authenticator({ACCESS_KEY: SECRET_KEY}.get, clock=lambda: WHEN_EPOCH)
-
-
-def _ours(request: SignedRequest, signed_headers: str, payload: str, presigned: bool) -> str:
-    """Build the canonical request from nanio's canonicalization functions."""
-    return sigv4.canonical_request(
-        request.method,
-        sigv4.canonical_uri(request.raw_path),
-        sigv4.canonical_query(request.raw_query, drop_signature=presigned),
-        sigv4.canonical_headers(signed_headers.split(";"), request.headers),
-        signed_headers,
-        payload,
-    )
-
-
 def _replace_at(text: str, index: int, character: str) -> str:
     """Return ``text`` with the character at ``index`` replaced."""
     return text[:index] + character + text[index + 1 :]
@@ -149,7 +132,7 @@ def test_canonical_request_equals_botocores(
     request, theirs = canonical_request_v4("PUT", url, headers, b"data")
     signed_headers = theirs.split("\n")[-2]
     payload = request.headers["x-amz-content-sha256"][0]
-    assert _ours(request, signed_headers, payload, False) == theirs
+    assert nanio_canonical_request(request, signed_headers, payload, presigned=False) == theirs
 
 
 @settings(max_examples=SIGNING_EXAMPLES)
@@ -160,7 +143,9 @@ def test_presigned_canonical_request_equals_botocores(
     """For any key and query, nanio's canonical request of a presigned URL is botocore's."""
     url = object_url("bkt", key, encode_query(pairs))
     request, theirs = canonical_request_presigned_v4("GET", url)
-    assert _ours(request, "host", sigv4.UNSIGNED_PAYLOAD, True) == theirs
+    assert (
+        nanio_canonical_request(request, "host", sigv4.UNSIGNED_PAYLOAD, presigned=True) == theirs
+    )
 
 
 @settings(max_examples=PURE_EXAMPLES)
@@ -206,7 +191,7 @@ def test_botocore_signed_request_is_accepted(
 ) -> None:
     """A request botocore signed in the header, for any key, query and headers, is accepted."""
     request = sign_v4_headers("PUT", object_url("bkt", key, encode_query(pairs)), headers, b"x")
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 @settings(max_examples=SIGNING_EXAMPLES)
@@ -214,7 +199,7 @@ def test_botocore_signed_request_is_accepted(
 def test_botocore_presigned_url_is_accepted(key: str, pairs: list[tuple[str, str]]) -> None:
     """A URL botocore presigned, for any key and query, is accepted."""
     request = presign_v4("GET", object_url("bkt", key, encode_query(pairs)))
-    assert _authenticator().authenticate(request).access_key == ACCESS_KEY
+    assert authenticator_at().authenticate(request).access_key == ACCESS_KEY
 
 
 # -- one byte changed ---------------------------------------------------------
@@ -238,7 +223,7 @@ def test_signature_changed_in_one_character_is_refused(key: str, data: st.DataOb
         },
     )
     with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(forged)
+        authenticator_at().authenticate(forged)
 
 
 @settings(max_examples=SIGNING_EXAMPLES)
@@ -255,7 +240,7 @@ def test_presigned_signature_changed_in_one_character_is_refused(
     assume(replacement != query[index])
     forged = dataclasses.replace(request, raw_query=_replace_at(query, index, replacement))
     with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(forged)
+        authenticator_at().authenticate(forged)
 
 
 @settings(max_examples=SIGNING_EXAMPLES)
@@ -270,7 +255,7 @@ def test_path_changed_in_one_byte_is_refused_unless_it_names_the_same_key(
     changed = _replace_at(request.raw_path, index, data.draw(_TARGET_CHARACTERS))
     assume(_decoded_path(changed) != _decoded_path(request.raw_path))
     with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, raw_path=changed))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_path=changed))
 
 
 @settings(max_examples=SIGNING_EXAMPLES)
@@ -289,7 +274,7 @@ def test_query_changed_in_one_byte_is_refused_unless_it_means_the_same(
     changed = _replace_at(query, index, data.draw(_TARGET_CHARACTERS | st.sampled_from("&=")))
     assume(_decoded_query(changed) != _decoded_query(query))
     with pytest.raises(S3Error):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=changed))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=changed))
 
 
 @settings(max_examples=SIGNING_EXAMPLES)
@@ -310,7 +295,7 @@ def test_signed_header_changed_in_one_byte_is_refused_unless_trimall_hides_it(
     assume(_trimall(changed) != _trimall(value))
     forged = dataclasses.replace(request, headers={**request.headers, name: [changed]})
     with pytest.raises(S3Error):
-        _authenticator().authenticate(forged)
+        authenticator_at().authenticate(forged)
 
 
 # -- no input crashes authentication --------------------------------------------
@@ -379,7 +364,7 @@ def junk_requests(draw: st.DrawFn) -> SignedRequest:
 def test_arbitrary_authentication_input_raises_only_s3_errors(request: SignedRequest) -> None:
     """Whatever a request carries for credentials, authentication refuses it with an S3 error."""
     with pytest.raises(S3Error):
-        _authenticator().authenticate(request)
+        authenticator_at().authenticate(request)
 
 
 @settings(max_examples=PURE_EXAMPLES)
@@ -396,7 +381,7 @@ def test_presigned_url_with_one_parameter_replaced_raises_only_s3_errors(
     assume(params[index] != request.raw_query.split("&")[index].partition("="))
     changed = "&".join("".join(p) for p in params)
     with pytest.raises(S3Error):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=changed))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=changed))
 
 
 # -- regressions found by the properties above ----------------------------------
@@ -407,7 +392,7 @@ def test_presigned_expires_of_thousands_of_digits_is_refused_cleanly() -> None:
     request = presign_v4("GET", object_url("bkt", "k"))
     changed = re.sub(r"X-Amz-Expires=\d+", "X-Amz-Expires=" + "9" * 5000, request.raw_query)
     with pytest.raises(S3Error) as caught:
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=changed))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=changed))
     assert caught.value.code == "AuthorizationQueryParametersError"
 
 
@@ -420,7 +405,7 @@ def test_presigned_expires_with_leading_zeros_is_read_as_its_value() -> None:
     # The padded value is part of the signed query, so the signature no longer matches:
     # the point is that the lifetime parsed without crashing.
     with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(dataclasses.replace(request, raw_query=changed))
+        authenticator_at().authenticate(dataclasses.replace(request, raw_query=changed))
 
 
 def test_sigv2_presigned_expires_of_thousands_of_digits_is_refused_cleanly() -> None:
@@ -432,4 +417,4 @@ def test_sigv2_presigned_expires_of_thousands_of_digits_is_refused_cleanly() -> 
         headers={"host": ["localhost:9000"]},
     )
     with pytest.raises(SignatureDoesNotMatch):
-        _authenticator().authenticate(request)
+        authenticator_at().authenticate(request)

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
-import botocore.session
 import pytest
-from botocore.serialize import create_serializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanio.errors import InvalidArgument, S3Error
 from nanio.s3 import xml
+from tests.support.botocore_xml import serialize
 
 EXAMPLES = 80
 
@@ -44,21 +42,6 @@ READERS: dict[str, Callable[[bytes], Any]] = {
     "CompleteMultipartUpload": xml.parse_complete_multipart,
     "CreateBucketConfiguration": xml.parse_create_bucket,
 }
-
-
-@cache
-def _serializer() -> tuple[Any, Any]:
-    """botocore's REST-XML serializer and the S3 service model."""
-    model = botocore.session.get_session().get_service_model("s3")
-    return create_serializer("rest-xml", include_validation=False), model
-
-
-def _botocore_body(operation: str, params: dict[str, Any]) -> bytes:
-    """The request body botocore writes for an S3 operation."""
-    serializer, model = _serializer()
-    request = serializer.serialize_to_request(params, model.operation_model(operation))
-    body: bytes = request["body"]
-    return body
 
 
 def _text(value: str) -> str:
@@ -92,9 +75,10 @@ def _refused_cleanly(body: bytes) -> dict[str, str]:
 )
 def test_botocore_delete_body_reads_back_its_keys(keys: list[str], quiet: bool) -> None:
     """A DeleteObjects body botocore writes gives back its keys, in order, and its Quiet flag."""
-    body = _botocore_body(
+    body = serialize(
         "DeleteObjects",
         {"Bucket": "b", "Delete": {"Objects": [{"Key": k} for k in keys], "Quiet": quiet}},
+        validate=False,
     )
     assert xml.parse_delete(body) == (keys, quiet)
 
@@ -103,7 +87,7 @@ def test_botocore_delete_body_reads_back_its_keys(keys: list[str], quiet: bool) 
 @given(parts=st.lists(st.tuples(part_numbers, etags), min_size=1, max_size=8))
 def test_botocore_complete_body_reads_back_its_parts(parts: list[tuple[int, str]]) -> None:
     """A CompleteMultipartUpload body botocore writes gives back its parts with bare ETags."""
-    body = _botocore_body(
+    body = serialize(
         "CompleteMultipartUpload",
         {
             "Bucket": "b",
@@ -111,6 +95,7 @@ def test_botocore_complete_body_reads_back_its_parts(parts: list[tuple[int, str]
             "UploadId": "u",
             "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"{e}"'} for n, e in parts]},
         },
+        validate=False,
     )
     assert xml.parse_complete_multipart(body) == parts
 
@@ -126,8 +111,10 @@ def test_botocore_complete_body_reads_back_its_parts(parts: list[tuple[int, str]
 )
 def test_botocore_create_bucket_body_reads_back_its_region(region: str) -> None:
     """A CreateBucket body botocore writes gives back its LocationConstraint."""
-    body = _botocore_body(
-        "CreateBucket", {"Bucket": "b", "CreateBucketConfiguration": {"LocationConstraint": region}}
+    body = serialize(
+        "CreateBucket",
+        {"Bucket": "b", "CreateBucketConfiguration": {"LocationConstraint": region}},
+        validate=False,
     )
     assert xml.parse_create_bucket(body) == region
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -91,32 +92,49 @@ def test_refusal_message_is_printable(key: str, error: type[S3Error]) -> None:
     assert all(text.isprintable() for text in texts)
 
 
-def test_key_refusal_names_the_argument() -> None:
-    """An InvalidArgument for a key says the argument is the key."""
+@pytest.mark.parametrize(
+    ("validate", "name", "error", "fields"),
+    [
+        pytest.param(validate_key, "a//b", InvalidArgument, {"ArgumentName": "key"}, id="key"),
+        pytest.param(
+            validate_key,
+            "ü" * 513,
+            KeyTooLongError,
+            {"Size": "1026", "MaxSizeAllowed": "1024"},
+            id="key-too-long",
+        ),
+        pytest.param(
+            validate_bucket_name,
+            "My-Bucket",
+            InvalidBucketName,
+            {"BucketName": "My-Bucket"},
+            id="bucket",
+        ),
+        # A name holding control characters is not echoed.
+        pytest.param(
+            validate_bucket_name, "bad\x00name", InvalidBucketName, {}, id="unprintable-bucket"
+        ),
+    ],
+)
+def test_refusal_carries_the_fields_s3_sends(
+    validate: Callable[[str], None], name: str, error: type[S3Error], fields: dict[str, str]
+) -> None:
+    """A refused key or bucket name carries the error fields S3 puts in its body."""
+    with pytest.raises(error) as info:
+        validate(name)
+    assert info.value.fields == fields
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [("a/../b", "'..'"), (".nanio-meta/a.json", "reserved")],
+    ids=["dot-segment", "reserved-prefix"],
+)
+def test_refusal_message_says_what_is_wrong(key: str, rule: str) -> None:
+    """The message for a refused key names the rule it broke (dot segment, reserved prefix)."""
     with pytest.raises(InvalidArgument) as info:
-        validate_key("a//b")
-    assert info.value.fields == {"ArgumentName": "key"}
-
-
-def test_refusal_message_says_what_is_wrong() -> None:
-    """The message for a dot segment names the dot-segment rule."""
-    with pytest.raises(InvalidArgument) as info:
-        validate_key("a/../b")
-    assert "'..'" in info.value.message
-
-
-def test_too_long_key_reports_its_size() -> None:
-    """KeyTooLongError carries the key's size in bytes and the limit, as S3 does."""
-    with pytest.raises(KeyTooLongError) as info:
-        validate_key("ü" * 513)
-    assert info.value.fields == {"Size": "1026", "MaxSizeAllowed": "1024"}
-
-
-def test_reserved_prefix_message_is_clear() -> None:
-    """A key under the reserved .nanio names says that the prefix is reserved."""
-    with pytest.raises(InvalidArgument) as info:
-        validate_key(".nanio-meta/a.json")
-    assert "reserved" in info.value.message
+        validate_key(key)
+    assert rule in info.value.message
 
 
 @pytest.mark.parametrize(
@@ -180,20 +198,6 @@ def test_bad_bucket_name_is_refused(name: str) -> None:
     """A name outside S3's bucket naming rules is refused with InvalidBucketName."""
     with pytest.raises(InvalidBucketName):
         validate_bucket_name(name)
-
-
-def test_bad_bucket_name_is_named_in_the_error() -> None:
-    """InvalidBucketName carries the refused name in its BucketName field."""
-    with pytest.raises(InvalidBucketName) as info:
-        validate_bucket_name("My-Bucket")
-    assert info.value.fields == {"BucketName": "My-Bucket"}
-
-
-def test_unprintable_bucket_name_is_not_echoed() -> None:
-    """A bucket name holding control characters is refused without echoing it."""
-    with pytest.raises(InvalidBucketName) as info:
-        validate_bucket_name("bad\x00name")
-    assert info.value.fields == {}
 
 
 def test_bad_bucket_name_is_refused_every_time() -> None:

@@ -148,26 +148,25 @@ def test_twistd_finds_plugin_after_a_regular_install(tmp_path: Path) -> None:
         timeout=120,
     )
     environment = {**os.environ, "PYTHONPATH": str(target)}
-    help_text = subprocess.run(
-        [sys.executable, "-m", "twisted", "--help"],
-        check=True,
-        cwd=elsewhere,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+
+    def python_elsewhere(*arguments: str) -> str:
+        """Run Python outside the checkout with the install on its path; return stdout."""
+        return subprocess.run(
+            [sys.executable, *arguments],
+            check=True,
+            cwd=elsewhere,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    help_text = python_elsewhere("-m", "twisted", "--help")
     # An editable install of the checkout may also be on sys.path; the plugin
     # module that wins must be the installed copy, or the build dropped it.
-    plugin_file = subprocess.run(
-        [sys.executable, "-c", "import twisted.plugins.nanio_plugin as p; print(p.__file__)"],
-        check=True,
-        cwd=elsewhere,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
+    plugin_file = python_elsewhere(
+        "-c", "import twisted.plugins.nanio_plugin as p; print(p.__file__)"
+    ).strip()
     assert "nanio" in help_text.split()
     assert Path(plugin_file).is_relative_to(target)
 

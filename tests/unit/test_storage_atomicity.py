@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -17,14 +16,6 @@ from nanio.storage import Store
 #: Overwrites per writer thread; sizes vary so torn reads would show.
 WRITES = 150
 READERS = 3
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store without fsync, with one bucket "bkt"."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        s.create_bucket("bkt", None)
-        yield s
 
 
 def version(n: int, writer: int = 0) -> tuple[bytes, ObjectMeta]:
@@ -134,19 +125,38 @@ def test_concurrent_writers_leave_a_matching_pair(store: Store) -> None:
     assert (errors, hashlib.md5(data).hexdigest()) == ([], meta.user_metadata["md5"])
 
 
-def test_writes_survive_deletes_emptying_their_directory(store: Store) -> None:
-    """A key written while a neighbour's delete empties the directory is stored."""
+def empty_marker(n: int) -> tuple[bytes, ObjectMeta]:
+    """A folder marker's body and metadata (the same for every ``n``)."""
+    return b"", ObjectMeta(etag=hashlib.md5(b"").hexdigest(), size=0, last_modified=0.0)
+
+
+@pytest.mark.parametrize(
+    ("churned", "kept", "body"),
+    [
+        # A key written while a neighbour's delete empties the directory.
+        pytest.param(lambda n: "shared/churn", lambda n: f"shared/keep-{n}", version, id="object"),
+        # A folder marker written while a delete removes its empty directory.
+        pytest.param(lambda n: f"m{n % 5}/x", lambda n: f"m{n % 5}/", empty_marker, id="marker"),
+    ],
+)
+def test_writes_survive_deletes_emptying_their_directory(
+    store: Store,
+    churned: Callable[[int], str],
+    kept: Callable[[int], str],
+    body: Callable[[int], tuple[bytes, ObjectMeta]],
+) -> None:
+    """A key or folder marker written while a delete empties its directory is stored."""
     lost: list[int] = []
 
     def churn() -> None:
         for n in range(WRITES):
-            store.put_object_bytes("bkt", "shared/churn", *version(n))
-            store.delete_object("bkt", "shared/churn")
+            store.put_object_bytes("bkt", churned(n), *version(n))
+            store.delete_object("bkt", churned(n))
 
     def keep() -> None:
         for n in range(WRITES):
-            key = f"shared/keep-{n}"
-            store.put_object_bytes("bkt", key, *version(n))
+            key = kept(n)
+            store.put_object_bytes("bkt", key, *body(n))
             try:
                 store.head_object("bkt", key)
             except NoSuchKey:
@@ -154,30 +164,6 @@ def test_writes_survive_deletes_emptying_their_directory(store: Store) -> None:
             store.delete_object("bkt", key)
 
     errors = run_threads(churn, keep)
-    assert (errors, lost) == ([], [])
-
-
-def test_markers_survive_deletes_emptying_their_directory(store: Store) -> None:
-    """A folder marker written while a delete removes its empty directory is kept."""
-    lost: list[int] = []
-    empty = ObjectMeta(etag=hashlib.md5(b"").hexdigest(), size=0, last_modified=0.0)
-
-    def churn() -> None:
-        for n in range(WRITES):
-            store.put_object_bytes("bkt", f"m{n % 5}/x", *version(n))
-            store.delete_object("bkt", f"m{n % 5}/x")
-
-    def mark() -> None:
-        for n in range(WRITES):
-            key = f"m{n % 5}/"
-            store.put_object_bytes("bkt", key, b"", empty)
-            try:
-                store.head_object("bkt", key)
-            except NoSuchKey:
-                lost.append(n)
-            store.delete_object("bkt", key)
-
-    errors = run_threads(churn, mark)
     assert (errors, lost) == ([], [])
 
 

@@ -16,6 +16,7 @@ from nanio.errors import (
     InternalError,
     InvalidBucketName,
     NoSuchBucket,
+    S3Error,
 )
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
@@ -114,32 +115,26 @@ def test_create_invalid_name_is_refused(store: Store) -> None:
         store.create_bucket("Not_Valid", None)
 
 
-def test_create_again_by_owner_is_already_owned(store: Store) -> None:
-    """Creating your own bucket again raises BucketAlreadyOwnedByYou."""
-    store.create_bucket("mine", "AKIAONE")
-    with pytest.raises(BucketAlreadyOwnedByYou):
-        store.create_bucket("mine", "AKIAONE")
-
-
-def test_create_over_another_users_bucket_already_exists(store: Store) -> None:
-    """Creating a bucket another user owns raises BucketAlreadyExists."""
-    store.create_bucket("theirs", "AKIAONE")
-    with pytest.raises(BucketAlreadyExists):
-        store.create_bucket("theirs", "AKIATWO")
-
-
-def test_create_over_shared_bucket_is_already_owned(store: Store) -> None:
-    """A shared bucket counts as everyone's: creating it again is BucketAlreadyOwnedByYou."""
-    store.create_bucket("common", None)
-    with pytest.raises(BucketAlreadyOwnedByYou):
-        store.create_bucket("common", "AKIATWO")
-
-
-def test_create_without_owner_over_owned_bucket_is_already_owned(store: Store) -> None:
-    """A single-user store (owner None) owns every bucket it finds."""
-    store.create_bucket("owned", "AKIAONE")
-    with pytest.raises(BucketAlreadyOwnedByYou):
-        store.create_bucket("owned", None)
+@pytest.mark.parametrize(
+    ("owner", "creator", "error"),
+    [
+        pytest.param("AKIAONE", "AKIAONE", BucketAlreadyOwnedByYou, id="by-its-owner"),
+        pytest.param("AKIAONE", "AKIATWO", BucketAlreadyExists, id="over-another-users"),
+        # A shared bucket counts as everyone's.
+        pytest.param(None, "AKIATWO", BucketAlreadyOwnedByYou, id="over-a-shared-one"),
+        # A single-user store (owner None) owns every bucket it finds.
+        pytest.param(
+            "AKIAONE", None, BucketAlreadyOwnedByYou, id="without-owner-over-an-owned-one"
+        ),
+    ],
+)
+def test_create_again_says_whose_bucket_it_is(
+    store: Store, owner: str | None, creator: str | None, error: type[S3Error]
+) -> None:
+    """Creating an existing bucket is BucketAlreadyOwnedByYou unless another user owns it."""
+    store.create_bucket("taken", owner)
+    with pytest.raises(error):
+        store.create_bucket("taken", creator)
 
 
 def test_create_over_stray_file_already_exists(store: Store) -> None:

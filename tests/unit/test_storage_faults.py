@@ -15,7 +15,6 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,6 @@ from nanio.storage import Store, multipart
 
 #: The data rename of a commit: from a random ``<hex>.tmp`` in .nanio/tmp.
 _UPLOAD_SUFFIX = ".tmp"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store without fsync, with one bucket "bkt"."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        s.create_bucket("bkt", None)
-        yield s
 
 
 def tmp_dir(store: Store) -> Path:

@@ -10,7 +10,6 @@ to more than the object size cap.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,9 @@ import pytest
 from nanio.errors import EntityTooLarge, KeyConflict
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
+from tests.support.storage import bucket_path
 
 META = ObjectMeta(etag="", size=0, last_modified=0.0)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store without fsync, with one bucket "bkt"."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        s.create_bucket("bkt", None)
-        yield s
 
 
 @pytest.fixture
@@ -37,10 +29,6 @@ def outside(tmp_path: Path) -> Path:
     directory.mkdir()
     (directory / ".json").write_text("{}")
     return directory
-
-
-def bucket_path(store: Store) -> Path:
-    return Path(store.root) / "bkt"
 
 
 def test_symlinked_directory_on_the_way_is_a_conflict_that_says_so(

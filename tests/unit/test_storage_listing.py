@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from nanio.storage import Store
 #: the characters that sort next to "/" (0x2F) in UTF-8 ("-" 0x2D, "." 0x2E,
 #: "0" 0x30) and multi-byte characters.
 SEGMENTS = ["a", "a-b", "a.c", "a0", "ab", "b", "-", "0", "é", "中", "\U0001f600", "z-z"]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store without fsync, with one bucket "bkt"."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        s.create_bucket("bkt", None)
-        yield s
 
 
 def put(store: Store, key: str, data: bytes = b"") -> None:

@@ -6,7 +6,6 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -24,18 +23,11 @@ from nanio.errors import (
 )
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
+from tests.support.storage import read_object
 
 MIB = 1024 * 1024
 #: Completes in most tests use a tiny minimum so parts can stay small.
 SMALL = 1
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store without fsync, with one bucket "bkt"."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        s.create_bucket("bkt", None)
-        yield s
 
 
 def init_meta(**fields: object) -> ObjectMeta:
@@ -52,12 +44,6 @@ def upload_part(
     temp.write(data)
     store.commit_part("bkt", key, upload_id, number, temp, etag, dict(checksums))
     return etag
-
-
-def read(store: Store, key: str) -> bytes:
-    """The bytes of ``key`` in "bkt"."""
-    with store.open_object("bkt", key) as opened:
-        return os.pread(opened.fd, opened.meta.size + 1, 0)
 
 
 def multipart_etag(*parts: bytes) -> str:
@@ -148,7 +134,7 @@ def test_round_trip_is_byte_exact_with_multipart_etag(store: Store) -> None:
     meta = store.complete_multipart_upload(
         "bkt", "obj", upload_id, list(enumerate(etags, 1)), min_part_size=SMALL
     )
-    assert read(store, "obj") == b"".join(pieces)
+    assert read_object(store, "obj") == b"".join(pieces)
     assert meta.etag == multipart_etag(*pieces)
     assert store.head_object("bkt", "obj").etag == multipart_etag(*pieces)
 
@@ -185,7 +171,7 @@ def test_reuploaded_part_replaces_the_old_one(store: Store) -> None:
     upload_part(store, upload_id, 1, b"old bytes")
     etag = upload_part(store, upload_id, 1, b"new")
     store.complete_multipart_upload("bkt", "obj", upload_id, [(1, etag)])
-    assert read(store, "obj") == b"new"
+    assert read_object(store, "obj") == b"new"
 
 
 def test_old_etag_of_replaced_part_is_invalid_part(store: Store) -> None:
@@ -314,7 +300,10 @@ def test_skipped_parts_are_not_joined(store: Store) -> None:
     meta = store.complete_multipart_upload(
         "bkt", "obj", upload_id, [(1, one), (3, three)], min_part_size=SMALL
     )
-    assert read(store, "obj") == b"onethree" and meta.etag == multipart_etag(b"one", b"three")
+    assert (read_object(store, "obj"), meta.etag) == (
+        b"onethree",
+        multipart_etag(b"one", b"three"),
+    )
 
 
 def test_composite_checksum_when_every_part_has_one(store: Store) -> None:
@@ -365,7 +354,7 @@ def test_join_uses_copy_file_range_not_python_reads(
     monkeypatch.undo()
     assert sum(copied) == 15 * MIB
     assert max(read_sizes, default=0) < 64 * 1024
-    assert read(store, "obj") == b"".join(pieces)
+    assert read_object(store, "obj") == b"".join(pieces)
 
 
 # -- list_parts --------------------------------------------------------------------
@@ -469,7 +458,7 @@ def test_two_completes_exactly_one_wins(store: Store) -> None:
 
     results = _race(store, complete, complete)
     assert sorted(type(r).__name__ for r in results) == ["NoSuchUpload", "ObjectMeta"]
-    assert read(store, "obj") == b"".join(pieces)
+    assert read_object(store, "obj") == b"".join(pieces)
 
 
 def test_complete_racing_abort_never_tears(store: Store) -> None:
@@ -487,7 +476,7 @@ def test_complete_racing_abort_never_tears(store: Store) -> None:
     completed = isinstance(results[0], ObjectMeta)
     if completed:
         assert isinstance(results[1], NoSuchUpload)
-        assert read(store, "obj") == b"".join(pieces)
+        assert read_object(store, "obj") == b"".join(pieces)
     else:
         assert isinstance(results[0], NoSuchUpload) and results[1] is None
         assert store.list_objects("bkt").contents == []
@@ -513,12 +502,12 @@ def test_complete_racing_a_part_replacement_never_tears(store: Store) -> None:
         if isinstance(results[0], ObjectMeta):
             # The Complete went first: the part arrived too late, for no upload.
             assert isinstance(results[1], NoSuchUpload)
-            assert read(store, key) == b"".join(pieces)
+            assert read_object(store, key) == b"".join(pieces)
         else:
             # The part went first: the listed ETag no longer names part 1.
             assert isinstance(results[0], InvalidPart)
             with pytest.raises(NoSuchKey):
-                read(store, key)
+                read_object(store, key)
     assert list((Path(store.root) / ".nanio" / "tmp").iterdir()) == []
 
 

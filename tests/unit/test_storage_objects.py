@@ -6,7 +6,7 @@ import errno
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,16 +24,9 @@ from nanio.errors import (
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
 from nanio.storage.faults import os_error
+from tests.support.storage import bucket_path, read_object
 
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store without fsync, with one bucket "bkt"."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        s.create_bucket("bkt", None)
-        yield s
 
 
 def meta_for(data: bytes, **fields: object) -> ObjectMeta:
@@ -51,23 +44,13 @@ def put(store: Store, key: str, data: bytes = b"data", **fields: object) -> Obje
     return store.put_object_bytes("bkt", key, data, meta_for(data, **fields))
 
 
-def read(store: Store, key: str) -> bytes:
-    """The bytes of ``key`` in "bkt"."""
-    with store.open_object("bkt", key) as opened:
-        return os.pread(opened.fd, opened.meta.size + 1, 0)
-
-
-def bucket_path(store: Store) -> Path:
-    return Path(store.root) / "bkt"
-
-
 # -- round trips
 
 
 def test_put_then_open_returns_the_bytes(store: Store) -> None:
     """An object reads back exactly as uploaded."""
     put(store, "dir/sub/file.bin", b"\x00\x01hello")
-    assert read(store, "dir/sub/file.bin") == b"\x00\x01hello"
+    assert read_object(store, "dir/sub/file.bin") == b"\x00\x01hello"
 
 
 def test_metadata_round_trip(store: Store) -> None:
@@ -121,7 +104,7 @@ def test_overwrite_replaces_bytes_and_metadata(store: Store) -> None:
     """A second PUT replaces the bytes and the metadata together."""
     put(store, "k", b"old", content_type="text/old")
     put(store, "k", b"newer", content_type="text/new")
-    assert read(store, "k") == b"newer"
+    assert read_object(store, "k") == b"newer"
     assert store.head_object("bkt", "k").content_type == "text/new"
 
 
@@ -130,19 +113,29 @@ def test_unicode_and_long_keys_are_stored(store: Store) -> None:
     keys = ["a b/c+d&e", "ключ/файл.txt", "emoji/\U0001f600", "x" * 250 + "/" + "y" * 250]
     for key in keys:
         put(store, key, key.encode())
-    assert [read(store, key) for key in keys] == [key.encode() for key in keys]
+    assert [read_object(store, key) for key in keys] == [key.encode() for key in keys]
 
 
-def test_open_missing_key_is_no_such_key(store: Store) -> None:
-    """GetObject of a missing key raises NoSuchKey."""
+@pytest.mark.parametrize(
+    ("stored", "lookup", "key"),
+    [
+        pytest.param(None, Store.open_object, "nothere", id="missing-key"),
+        pytest.param(None, Store.open_object, "no/such/dir/key", id="missing-directories"),
+        # The .nanio-meta tree cannot be read as objects.
+        pytest.param("k", Store.open_object, ".nanio-meta/k.json", id="sidecar-tree"),
+        # A directory without a marker sidecar is only a prefix.
+        pytest.param("d/inner", Store.head_object, "d/", id="plain-directory-as-marker"),
+        pytest.param("d/inner", Store.head_object, "d", id="directory-name"),
+    ],
+)
+def test_what_is_not_an_object_is_no_such_key(
+    store: Store, stored: str | None, lookup: Callable[[Store, str, str], object], key: str
+) -> None:
+    """A missing key, the sidecar tree or a bare directory answers NoSuchKey."""
+    if stored is not None:
+        put(store, stored)
     with pytest.raises(NoSuchKey):
-        store.open_object("bkt", "nothere")
-
-
-def test_open_key_under_missing_directory_is_no_such_key(store: Store) -> None:
-    """A key whose directories do not exist raises NoSuchKey."""
-    with pytest.raises(NoSuchKey):
-        store.open_object("bkt", "no/such/dir/key")
+        lookup(store, "bkt", key)
 
 
 def test_open_in_missing_bucket_is_no_such_bucket(store: Store) -> None:
@@ -158,13 +151,6 @@ def test_open_object_close_is_idempotent(store: Store) -> None:
     opened.close()
     opened.close()
     assert opened.fd == -1
-
-
-def test_reserved_sidecar_tree_is_not_a_key(store: Store) -> None:
-    """The .nanio-meta tree cannot be read as objects."""
-    put(store, "k")
-    with pytest.raises(NoSuchKey):
-        store.open_object("bkt", ".nanio-meta/k.json")
 
 
 def test_put_in_missing_bucket_is_no_such_bucket_and_leaves_no_temp(store: Store) -> None:
@@ -275,20 +261,6 @@ def test_folder_marker_through_commit_object(store: Store) -> None:
     assert store.head_object("bkt", "via-commit/").size == 0
 
 
-def test_plain_directory_is_not_a_marker(store: Store) -> None:
-    """A directory without a marker sidecar is only a prefix: NoSuchKey for "d/"."""
-    put(store, "d/inner")
-    with pytest.raises(NoSuchKey):
-        store.head_object("bkt", "d/")
-
-
-def test_directory_name_is_not_an_object(store: Store) -> None:
-    """The key "d" is missing when only "d/inner" exists."""
-    put(store, "d/inner")
-    with pytest.raises(NoSuchKey):
-        store.head_object("bkt", "d")
-
-
 def test_non_empty_folder_marker_is_refused(store: Store) -> None:
     """A key ending in "/" with a body raises InvalidArgument."""
     with pytest.raises(InvalidArgument):
@@ -312,7 +284,7 @@ def test_key_under_a_file_is_a_conflict(store: Store) -> None:
     put(store, "a", b"file a")
     with pytest.raises(KeyConflict):
         put(store, "a/b")
-    assert read(store, "a") == b"file a"
+    assert read_object(store, "a") == b"file a"
 
 
 def test_key_over_a_prefix_is_a_conflict(store: Store) -> None:
@@ -320,7 +292,7 @@ def test_key_over_a_prefix_is_a_conflict(store: Store) -> None:
     put(store, "a/b", b"inner")
     with pytest.raises(KeyConflict):
         put(store, "a")
-    assert read(store, "a/b") == b"inner"
+    assert read_object(store, "a/b") == b"inner"
 
 
 def test_marker_beside_file_is_a_conflict(store: Store) -> None:
@@ -357,7 +329,7 @@ def test_empty_leftover_directory_gives_way(store: Store) -> None:
     """An empty directory that is no marker is replaced by the object of its name."""
     (bucket_path(store) / "spot").mkdir()
     put(store, "spot", b"now a file")
-    assert read(store, "spot") == b"now a file"
+    assert read_object(store, "spot") == b"now a file"
 
 
 # -- symlinks and other strangers
@@ -424,7 +396,7 @@ def test_delete_missing_key_is_fine(store: Store) -> None:
     """DeleteObject of a missing key succeeds and changes nothing."""
     put(store, "other")
     store.delete_object("bkt", "nothere/at/all")
-    assert read(store, "other") == b"data"
+    assert read_object(store, "other") == b"data"
 
 
 def test_delete_in_missing_bucket_is_no_such_bucket(store: Store) -> None:
@@ -473,14 +445,14 @@ def test_delete_marker_keeps_directory_with_content(store: Store) -> None:
     store.delete_object("bkt", "a/")
     with pytest.raises(NoSuchKey):
         store.head_object("bkt", "a/")
-    assert read(store, "a/b") == b"inner"
+    assert read_object(store, "a/b") == b"inner"
 
 
 def test_delete_of_directory_name_keeps_the_directory(store: Store) -> None:
     """DeleteObject "a" does nothing to the prefix a/ and what it holds."""
     put(store, "a/b", b"inner")
     store.delete_object("bkt", "a")
-    assert read(store, "a/b") == b"inner"
+    assert read_object(store, "a/b") == b"inner"
 
 
 def test_delete_leaves_symlinks_alone(store: Store, tmp_path: Path) -> None:
@@ -530,7 +502,7 @@ def test_abort_after_commit_keeps_the_object(store: Store) -> None:
     temp.write(b"kept")
     store.commit_object("bkt", "k", temp, meta_for(b"kept"))
     temp.abort()
-    assert read(store, "k") == b"kept"
+    assert read_object(store, "k") == b"kept"
 
 
 def test_commit_after_close_works(store: Store) -> None:
@@ -539,7 +511,7 @@ def test_commit_after_close_works(store: Store) -> None:
     temp.write(b"closed first")
     temp.close()
     store.commit_object("bkt", "k", temp, meta_for(b"closed first"))
-    assert read(store, "k") == b"closed first"
+    assert read_object(store, "k") == b"closed first"
 
 
 def test_commit_of_aborted_temp_is_internal_error(store: Store) -> None:
@@ -557,7 +529,7 @@ def test_failed_commit_leaves_old_object(store: Store) -> None:
     temp.write(b"new")
     with pytest.raises(KeyConflict):
         store.commit_object("bkt", "a", temp, meta_for(b"new"))
-    assert (read(store, "a/b"), os.path.exists(temp.path)) == (b"old", False)
+    assert (read_object(store, "a/b"), os.path.exists(temp.path)) == (b"old", False)
 
 
 def test_clean_temp_removes_stray_files(store: Store) -> None:

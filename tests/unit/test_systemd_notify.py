@@ -20,6 +20,7 @@ from twisted.internet.defer import CancelledError, Deferred
 
 from nanio.systemd import READY, STOPPING, ReadinessNotifier, notify, notify_address
 from tests.conftest import LogEvents
+from tests.support.notify import notify_receiver
 
 #: A datagram is either waiting at once or never comes: a short wait is a deadline.
 RECEIVE_TIMEOUT_SECONDS = 5.0
@@ -38,14 +39,8 @@ class FakePort:
 @pytest.fixture
 def systemd_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     """A datagram socket bound where systemd would listen, and its NOTIFY_SOCKET value."""
-    path = str(tmp_path / "notify")
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(path)
-    receiver.settimeout(RECEIVE_TIMEOUT_SECONDS)
-    try:
-        yield receiver, path
-    finally:
-        receiver.close()
+    with notify_receiver(tmp_path, RECEIVE_TIMEOUT_SECONDS) as bound:
+        yield bound
 
 
 def start_notifier(listening: Deferred[list[Any]], path: str) -> ReadinessNotifier:

@@ -7,7 +7,6 @@ import types
 from typing import Any
 from urllib.parse import quote
 
-import botocore.session
 import pytest
 from botocore.handlers import (
     decode_list_object,
@@ -15,40 +14,21 @@ from botocore.handlers import (
     decode_list_object_versions,
     parse_get_bucket_location,
 )
-from botocore.parsers import create_parser
-from botocore.serialize import create_serializer
 from S3.ACL import ACL
 
 from nanio.errors import InvalidArgument, MalformedXML
 from nanio.s3 import xml
 from nanio.s3.model import BucketInfo, ListPage, ObjectInfo
-
-_SERVICE_MODEL = botocore.session.get_session().get_service_model("s3")
-
-# Wed, 25 Nov 2026 01:02:03 GMT
-EPOCH = 1_795_568_523
-WHEN = datetime.datetime(2026, 11, 25, 1, 2, 3, tzinfo=datetime.UTC)
-ETAG = "d41d8cd98f00b204e9800998ecf8427e"
-OWNER_ID = "AKIAEXAMPLE"
-OWNER_NAME = "alice"
-
-
-def parse(operation: str, body: bytes, status: int = 200) -> dict[str, Any]:
-    """Parse a response body the way botocore does for ``operation``."""
-    parser = create_parser("rest-xml")
-    response = {"status_code": status, "headers": {}, "body": body}
-    parsed: dict[str, Any] = parser.parse(
-        response, _SERVICE_MODEL.operation_model(operation).output_shape
-    )
-    return parsed
-
-
-def serialize(operation: str, params: dict[str, Any]) -> bytes:
-    """Build the request body botocore sends for ``operation``."""
-    serializer = create_serializer("rest-xml")
-    request = serializer.serialize_to_request(params, _SERVICE_MODEL.operation_model(operation))
-    body: bytes = request["body"]
-    return body
+from tests.support.botocore_xml import (
+    AWKWARD_KEYS,
+    EPOCH,
+    ETAG,
+    OWNER_ID,
+    OWNER_NAME,
+    WHEN,
+    parse,
+    serialize,
+)
 
 
 def page(
@@ -111,18 +91,6 @@ def versions(listing: ListPage, **overrides: Any) -> bytes:
     }
     args.update(overrides)
     return xml.list_object_versions(listing, **args)
-
-
-# Names that need escaping or encoding on the way out.
-AWKWARD_KEYS = [
-    "a&b<c>d",
-    "sp ace+plus",
-    "per%cent",
-    "ü/ñ",
-    "quo\"te's",
-    "tab\tnew\nline",
-    "q?h#=;",
-]
 
 
 # --------------------------------------------------------------------------
@@ -891,20 +859,11 @@ def test_complete_multipart_part_number_out_of_range(number: bytes) -> None:
 # Write results (CopyObject, DeleteObjects)
 
 
-def _parse_with_botocore(operation: str, body: bytes) -> dict:
-    import botocore.parsers
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("s3").operation_model(operation)
-    parser = botocore.parsers.create_parser("rest-xml")
-    return parser.parse({"status_code": 200, "headers": {}, "body": body}, model.output_shape)
-
-
 def test_copy_object_result_parses_in_botocore() -> None:
     """CopyObjectResult carries the quoted ETag and LastModified as botocore reads them."""
     from nanio.s3.xml import copy_object_result
 
-    parsed = _parse_with_botocore("CopyObject", copy_object_result("abc123", 1_700_000_000))
+    parsed = parse("CopyObject", copy_object_result("abc123", 1_700_000_000))
     assert parsed["CopyObjectResult"]["ETag"] == '"abc123"'
     assert parsed["CopyObjectResult"]["LastModified"].timestamp() == 1_700_000_000
 
@@ -914,6 +873,6 @@ def test_delete_result_lists_deleted_keys_and_errors() -> None:
     from nanio.s3.xml import delete_result
 
     body = delete_result(["a&b", "c"], [("d<e", "InvalidArgument", "bad key")])
-    parsed = _parse_with_botocore("DeleteObjects", body)
+    parsed = parse("DeleteObjects", body)
     assert [d["Key"] for d in parsed["Deleted"]] == ["a&b", "c"]
     assert parsed["Errors"] == [{"Key": "d<e", "Code": "InvalidArgument", "Message": "bad key"}]

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 from urllib.parse import unquote
 
-import botocore.session
-from botocore.parsers import create_parser
-
 from nanio.s3 import xml
+from tests.support.botocore_xml import AWKWARD_KEYS, EPOCH, ETAG, OWNER_ID, OWNER_NAME, WHEN, parse
 
-_SERVICE_MODEL = botocore.session.get_session().get_service_model("s3")
-
-# Wed, 25 Nov 2026 01:02:03 GMT
-EPOCH = 1_795_568_523
-WHEN = datetime.datetime(2026, 11, 25, 1, 2, 3, tzinfo=datetime.UTC)
-ETAG = "d41d8cd98f00b204e9800998ecf8427e"
 UPLOAD_ID = "VXBsb2FkSWQtMQ"
-OWNER_ID = "AKIAEXAMPLE"
-OWNER_NAME = "alice"
-
-# Names that need escaping or encoding on the way out.
-AWKWARD_KEYS = [
-    "a&b<c>d",
-    "sp ace+plus",
-    "per%cent",
-    "ü/ñ",
-    "quo\"te's",
-    "tab\tnew\nline",
-    "q?h#=;",
-]
-
-
-def parse(operation: str, body: bytes) -> dict[str, Any]:
-    """Parse a 200 response body the way botocore does for ``operation``."""
-    parser = create_parser("rest-xml")
-    response = {"status_code": 200, "headers": {}, "body": body}
-    parsed: dict[str, Any] = parser.parse(
-        response, _SERVICE_MODEL.operation_model(operation).output_shape
-    )
-    return parsed
 
 
 def parts_listing(**overrides: Any) -> dict[str, Any]:

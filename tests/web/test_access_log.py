@@ -11,7 +11,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from twisted.logger import formatEvent, globalLogPublisher
 
-from nanio.storage import Store
 from tests.support.rawhttp import (
     ACCESS_KEY,
     HOST,
@@ -43,11 +42,15 @@ def presigned_path(path: str) -> str:
     return request.url.split(HOST, 1)[1]
 
 
-def test_one_event_per_request_with_its_fields(tmp_path: Path, events: list[Any]) -> None:
+def connect(data_dir: Path, *, access_log: bool) -> Connection:
+    """A connection to a site over ``data_dir`` with the access log on or off."""
+    site, _ = make_test_site(str(data_dir), access_log=access_log)
+    return Connection(site)
+
+
+def test_one_event_per_request_with_its_fields(data_dir: Path, events: list[Any]) -> None:
     """Each request logs one event with method, status, bytes, request id and access key."""
-    Store(tmp_path, fsync=False).create_bucket("bkt", owner=None)
-    site, _ = make_test_site(str(tmp_path), access_log=True)
-    conn = Connection(site)
+    conn = connect(data_dir, access_log=True)
     head, _ = raw_request("GET", "/bkt/missing")
     conn.send(head)
     [event] = access_events(events)
@@ -56,11 +59,9 @@ def test_one_event_per_request_with_its_fields(tmp_path: Path, events: list[Any]
     assert event["bytes"] > 0
 
 
-def test_presigned_signature_never_reaches_the_log(tmp_path: Path, events: list[Any]) -> None:
+def test_presigned_signature_never_reaches_the_log(data_dir: Path, events: list[Any]) -> None:
     """A presigned URL is logged with its signature and credential values blanked."""
-    Store(tmp_path, fsync=False).create_bucket("bkt", owner=None)
-    site, _ = make_test_site(str(tmp_path), access_log=True)
-    conn = Connection(site)
+    conn = connect(data_dir, access_log=True)
     path = presigned_path("/bkt/missing")
     signature = path.split("X-Amz-Signature=")[1].split("&")[0]
     conn.send(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
@@ -72,11 +73,9 @@ def test_presigned_signature_never_reaches_the_log(tmp_path: Path, events: list[
     assert "X-Amz-Signature=" in event["uri"]
 
 
-def test_no_access_log_when_turned_off(tmp_path: Path, events: list[Any]) -> None:
+def test_no_access_log_when_turned_off(data_dir: Path, events: list[Any]) -> None:
     """With access_log off, requests log nothing."""
-    Store(tmp_path, fsync=False).create_bucket("bkt", owner=None)
-    site, _ = make_test_site(str(tmp_path), access_log=False)
-    conn = Connection(site)
+    conn = connect(data_dir, access_log=False)
     head, _ = raw_request("GET", "/bkt/missing")
     conn.send(head)
     assert access_events(events) == []

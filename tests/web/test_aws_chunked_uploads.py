@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from nanio.storage import Store
 from tests.support.rawhttp import (
     SECRET_KEY,
     Connection,
@@ -28,12 +27,6 @@ from tests.support.signing import botocore_chunked_body, signed_chunked_body, si
 
 SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    Store(tmp_path, fsync=False).create_bucket("bkt", owner=None)
-    return tmp_path
 
 
 def crc32_b64(data: bytes) -> str:
@@ -152,32 +145,33 @@ def test_decoded_length_must_match(data_dir: Path) -> None:
     assert not (data_dir / "bkt" / "short").exists()
 
 
-def test_checksum_header_is_verified(data_dir: Path) -> None:
-    """A plain PUT with a wrong x-amz-checksum-crc32 header gets BadDigest."""
+@pytest.mark.parametrize(
+    ("headers", "body", "payload_hash", "code"),
+    [
+        pytest.param(
+            {"x-amz-checksum-crc32": crc32_b64(b"other")},
+            b"hello",
+            "hash",
+            "BadDigest",
+            id="wrong-checksum-header",
+        ),
+        # Never stored with its framing.
+        pytest.param(
+            {"Content-Encoding": "aws-chunked"},
+            b"5\r\nhello\r\n0\r\n\r\n",
+            "UNSIGNED-PAYLOAD",
+            "InvalidArgument",
+            id="aws-chunked-without-streaming-hash",
+        ),
+    ],
+)
+def test_plain_put_with_a_misleading_header_is_refused(
+    data_dir: Path, headers: dict[str, str], body: bytes, payload_hash: str, code: str
+) -> None:
+    """A wrong x-amz-checksum-crc32, or aws-chunked with a plain payload hash, stores nothing."""
     site, _ = make_test_site(str(data_dir))
     conn = Connection(site)
-    head, body = raw_request(
-        "PUT",
-        "/bkt/h",
-        body=b"hello",
-        headers={"x-amz-checksum-crc32": crc32_b64(b"other")},
-        payload_hash="hash",
-    )
+    head, body = raw_request("PUT", "/bkt/k", body=body, headers=headers, payload_hash=payload_hash)
     conn.send(head + body)
-    assert b"<Code>BadDigest</Code>" in conn.output()
-    assert not (data_dir / "bkt" / "h").exists()
-
-
-def test_aws_chunked_encoding_without_streaming_hash_is_refused(data_dir: Path) -> None:
-    """Content-Encoding aws-chunked with a plain payload hash is refused, never stored framed."""
-    site, _ = make_test_site(str(data_dir))
-    conn = Connection(site)
-    head, body = raw_request(
-        "PUT",
-        "/bkt/framed",
-        body=b"5\r\nhello\r\n0\r\n\r\n",
-        headers={"Content-Encoding": "aws-chunked"},
-    )
-    conn.send(head + body)
-    assert b"<Code>InvalidArgument</Code>" in conn.output()
-    assert not (data_dir / "bkt" / "framed").exists()
+    assert f"<Code>{code}</Code>".encode() in conn.output()
+    assert not (data_dir / "bkt" / "k").exists()

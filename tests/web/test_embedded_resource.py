@@ -8,30 +8,17 @@ and store them through the same path, and answer every failure in S3 XML.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
 from treq.testing import StubTreq
-from twisted.internet.testing import MemoryReactorClock
 
-from nanio.web.resource import make_resource
-from tests.support.rawhttp import HOST, make_settings, sign
-
-
-def result_of(stub: StubTreq, deferred: Any) -> Any:
-    """Flush the in-memory connection and return the Deferred's result."""
-    stub.flush()
-    results: list[Any] = []
-    deferred.addBoth(results.append)
-    assert results, "the request did not complete"
-    return results[0]
+from tests.support.rawhttp import HOST, make_test_resource, result_of, sign
 
 
 def make_stub(tmp_path: Path) -> StubTreq:
-    clock = MemoryReactorClock()
-    clock.advance(time.time())
-    return StubTreq(make_resource(make_settings(str(tmp_path / "data")), reactor=clock))
+    """StubTreq over nanio's resource in a plain Site."""
+    return StubTreq(make_test_resource(str(tmp_path / "data")))
 
 
 def request(

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from twisted.application.internet import TimerService
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
@@ -28,8 +27,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from nanio.service import NanioService, ThreadPoolService, make_service
-from nanio.storage import Store
 from nanio.web.site import IDLE_CLOSE_GRACE_SECONDS, NanioSite
+from tests.support.procs import temp_files
 from tests.support.rawhttp import (
     Connection,
     make_settings,
@@ -77,18 +76,6 @@ def connect(site: NanioSite, clock: MemoryReactorClock) -> Connection:
     connection = Connection(site, transport)
     transport.protocol = connection.channel
     return connection
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    Store(root, fsync=False).create_bucket("bkt", owner=None)
-    return root
-
-
-def temp_files(data_dir: Path) -> list[Path]:
-    tmp = data_dir / ".nanio" / "tmp"
-    return sorted(tmp.iterdir()) if tmp.exists() else []
 
 
 def start_upload(site: NanioSite, clock: MemoryReactorClock, key: str) -> tuple[Connection, bytes]:

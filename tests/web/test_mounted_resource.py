@@ -18,12 +18,17 @@ from botocore.auth import HmacV1Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from treq.testing import StubTreq
-from twisted.internet.testing import MemoryReactorClock
 from twisted.web.resource import Resource
 
 from nanio.web.call import split_mount
-from nanio.web.resource import make_resource
-from tests.support.rawhttp import ACCESS_KEY, HOST, SECRET_KEY, make_settings, sign
+from tests.support.rawhttp import (
+    ACCESS_KEY,
+    HOST,
+    SECRET_KEY,
+    make_test_resource,
+    result_of,
+    sign,
+)
 
 GREETING = b"hello from the host site\n"
 
@@ -38,19 +43,8 @@ class Greeting(Resource):
         return GREETING
 
 
-def result_of(stub: StubTreq, deferred: Any) -> Any:
-    """Flush the in-memory connection and return the Deferred's result."""
-    stub.flush()
-    results: list[Any] = []
-    deferred.addBoth(results.append)
-    assert results, "the request did not complete"
-    return results[0]
-
-
 def make_stub(tmp_path: Path, *mount: bytes) -> StubTreq:
     """A plain Site with a greeting at / and nanio at ``/<mount...>``."""
-    clock = MemoryReactorClock()
-    clock.advance(time.time())
     root = Resource()
     root.putChild(b"", Greeting())
     parent = root
@@ -58,8 +52,7 @@ def make_stub(tmp_path: Path, *mount: bytes) -> StubTreq:
         child = Resource()
         parent.putChild(segment, child)
         parent = child
-    nanio = make_resource(make_settings(str(tmp_path / "data")), reactor=clock)
-    parent.putChild(mount[-1], nanio)
+    parent.putChild(mount[-1], make_test_resource(str(tmp_path / "data")))
     return StubTreq(root)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 
-from nanio.storage import Store
 from nanio.web.site import (
     BODY_STALL_SECONDS,
     HEADER_TIMEOUT_SECONDS,
@@ -25,25 +24,14 @@ from nanio.web.site import (
     NanioSite,
 )
 from nanio.web.spool import HIGH_WATER_BYTES, INLINE_LIMIT_BYTES
+from tests.support.procs import temp_files
 from tests.support.rawhttp import Connection, make_test_site, raw_request, status_of
 from tests.support.slowdisk import slow_site
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    Store(root, fsync=False).create_bucket("bkt", owner=None)
-    return root
-
-
-@pytest.fixture
 def site(data_dir: Path) -> tuple[NanioSite, MemoryReactorClock]:
     return make_test_site(str(data_dir))
-
-
-def temp_files(data_dir: Path) -> list[Path]:
-    tmp = data_dir / ".nanio" / "tmp"
-    return sorted(tmp.iterdir()) if tmp.exists() else []
 
 
 def is_request_timeout(output: bytes) -> bool:

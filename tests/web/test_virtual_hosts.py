@@ -14,21 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.auth import HmacV1Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from treq.testing import StubTreq
-from twisted.internet.testing import MemoryReactorClock
 
-from nanio.web.resource import make_resource
 from nanio.web.site import NanioSite
 from tests.support.rawhttp import (
     ACCESS_KEY,
     SECRET_KEY,
     Connection,
-    make_settings,
+    make_test_resource,
     make_test_site,
     raw_request,
+    result_of,
     sign,
 )
 
@@ -190,23 +190,24 @@ def test_other_hosts_stay_path_style(tmp_path: Path) -> None:
     assert b"<Name>vbkt</Name>" in content
 
 
-def test_error_resource_is_the_path_style_resource(tmp_path: Path) -> None:
-    """A missing key asked for virtually is named /bucket/key in the error's Resource."""
+@pytest.mark.parametrize(
+    ("bucket", "code", "named"),
+    [
+        # The key is named /bucket/key in the error's Resource.
+        pytest.param("vbkt", "NoSuchKey", b"<Resource>/vbkt/missing</Resource>", id="key"),
+        pytest.param("nobucket", "NoSuchBucket", b"<BucketName>nobucket</BucketName>", id="bucket"),
+    ],
+)
+def test_missing_key_or_bucket_host_answers_404_naming_it(
+    tmp_path: Path, bucket: str, code: str, named: bytes
+) -> None:
+    """A missing key on a bucket's host, or an unknown bucket's host, answers 404 naming it."""
     site = make_site(tmp_path)
     exchange(site, "PUT", "/", host("vbkt"))
-    status, _, content = exchange(site, "GET", "/missing", host("vbkt"))
+    status, _, content = exchange(site, "GET", "/missing", host(bucket))
     assert status == 404
-    assert b"<Code>NoSuchKey</Code>" in content
-    assert b"<Resource>/vbkt/missing</Resource>" in content
-
-
-def test_missing_bucket_host_answers_no_such_bucket(tmp_path: Path) -> None:
-    """A request to an unknown bucket's host answers 404 NoSuchBucket naming it."""
-    site = make_site(tmp_path)
-    status, _, content = exchange(site, "GET", "/k", host("nobucket"))
-    assert status == 404
-    assert b"<Code>NoSuchBucket</Code>" in content
-    assert b"<BucketName>nobucket</BucketName>" in content
+    assert f"<Code>{code}</Code>".encode() in content
+    assert named in content
 
 
 def test_signature_over_path_style_address_is_refused(tmp_path: Path) -> None:
@@ -230,15 +231,6 @@ def test_sigv2_virtual_host_request_is_accepted(tmp_path: Path) -> None:
     assert (status, content) == (200, b"v2")
 
 
-def result_of(stub: StubTreq, deferred: Any) -> Any:
-    """Flush the in-memory connection and return the Deferred's result."""
-    stub.flush()
-    results: list[Any] = []
-    deferred.addBoth(results.append)
-    assert results, "the request did not complete"
-    return results[0]
-
-
 def stub_call(stub: StubTreq, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     """One request to bucket vbkt's virtual host through StubTreq: (status, body)."""
     headers = sign(method, path, body=body, payload_hash="hash", host=host("vbkt"))
@@ -249,10 +241,7 @@ def stub_call(stub: StubTreq, method: str, path: str, body: bytes = b"") -> tupl
 
 def test_foreign_site_routes_virtual_hosts_too(tmp_path: Path) -> None:
     """make_resource in a plain Site addresses bucket.base-domain/key like NanioSite does."""
-    clock = MemoryReactorClock()
-    clock.advance(time.time())
-    settings = make_settings(str(tmp_path / "data"), base_domains=(BASE,))
-    stub = StubTreq(make_resource(settings, reactor=clock))
+    stub = StubTreq(make_test_resource(str(tmp_path / "data"), base_domains=(BASE,)))
     assert stub_call(stub, "PUT", "/")[0] == 200
     assert stub_call(stub, "PUT", "/k", b"foreign")[0] == 200
     assert stub_call(stub, "GET", "/k") == (200, b"foreign")

@@ -495,11 +495,17 @@ def adopted_address(port: Any, fd: int) -> bool:
         return bool(port.getHost().port == original.getsockname()[1])
 
 
-def test_tcp_socket_is_adopted_with_the_factory(tmp_path: Path) -> None:
-    """A tcp: socket is adopted as it is, with the site's factory, whatever port it names."""
+@pytest.mark.parametrize(
+    "description",
+    # Whatever port a tcp: socket names; a worker has no LISTEN_FDS of its own.
+    ["tcp:0:interface=127.0.0.1", "systemd:domain=INET:index=0"],
+    ids=["tcp", "systemd"],
+)
+def test_socket_is_adopted_as_it_is_with_the_factory(description: str) -> None:
+    """A tcp: or systemd: socket is adopted directly, with the site's factory."""
     fd = listening_tcp_socket()
     keep = os.dup(fd)
-    port, factory = adopt("tcp:0:interface=127.0.0.1", fd)
+    port, factory = adopt(description, fd)
     assert port.factory is factory
     assert adopted_address(port, keep)
     os.close(keep)
@@ -521,16 +527,6 @@ def test_ssl_socket_is_adopted_with_tls_in_the_worker(tmp_path: Path) -> None:
     port, factory = adopt(f"ssl:0:privateKey={key}:certKey={cert}", fd)
     assert isinstance(port.factory, TLSMemoryBIOFactory)
     assert port.factory.wrappedFactory is factory
-    assert adopted_address(port, keep)
-    os.close(keep)
-
-
-def test_systemd_socket_is_adopted_without_its_environment(tmp_path: Path) -> None:
-    """A systemd: socket is adopted directly: the worker has no LISTEN_FDS of its own."""
-    fd = listening_tcp_socket()
-    keep = os.dup(fd)
-    port, factory = adopt("systemd:domain=INET:index=0", fd)
-    assert port.factory is factory
     assert adopted_address(port, keep)
     os.close(keep)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from nanio import errors
 from nanio.s3 import xml
@@ -77,19 +76,20 @@ def put_bucket_acl(ctx: Context, request: Any, call: S3Call) -> bytes:
     return b""
 
 
-@dataclass(frozen=True, slots=True)
-class _Listing:
-    """The parameters every listing shares, and the page they select."""
+class _ListingArgs(TypedDict):
+    """The keyword arguments every listing renderer in ``s3/xml.py`` takes."""
 
+    bucket: str
     prefix: str
-    delimiter: str
+    delimiter: str | None
     max_keys: int
     encoding_type: str | None
-    page: ListPage
+    owner_id: str
+    owner_name: str
 
 
-def _list(ctx: Context, call: S3Call, start_after: str) -> _Listing:
-    """Read the shared listing parameters and fetch the page after ``start_after``."""
+def _list(ctx: Context, call: S3Call, start_after: str) -> tuple[ListPage, _ListingArgs]:
+    """Read the shared listing parameters, fetch the page after ``start_after``; (page, args)."""
     query = call.query
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter", "")
@@ -99,7 +99,16 @@ def _list(ctx: Context, call: S3Call, start_after: str) -> _Listing:
     page = ctx.store.list_objects(
         call.bucket, prefix=prefix, delimiter=delimiter, start_after=start_after, max_keys=max_keys
     )
-    return _Listing(prefix, delimiter, max_keys, encoding_type, page)
+    owner_id, owner_name = ctx.owner(call)
+    return page, _ListingArgs(
+        bucket=call.bucket,
+        prefix=prefix,
+        delimiter=delimiter or None,
+        max_keys=max_keys,
+        encoding_type=encoding_type,
+        owner_id=owner_id,
+        owner_name=owner_name,
+    )
 
 
 def list_objects_v2(ctx: Context, request: Any, call: S3Call) -> bytes:
@@ -107,62 +116,30 @@ def list_objects_v2(ctx: Context, request: Any, call: S3Call) -> bytes:
     token = query.get("continuation-token")
     # A continuation token wins over start-after, as in S3.
     resume_after = decode_token(token) if token is not None else query.get("start-after", "")
-    listing = _list(ctx, call, resume_after)
-    page = listing.page
-    owner_id, owner_name = ctx.owner(call)
+    page, args = _list(ctx, call, resume_after)
     body = xml.list_objects_v2(
         page,
-        bucket=call.bucket,
-        prefix=listing.prefix,
-        delimiter=listing.delimiter or None,
-        max_keys=listing.max_keys,
-        encoding_type=listing.encoding_type,
         continuation_token=token,
         next_continuation_token=(
             encode_token(page.next_marker) if page.is_truncated and page.next_marker else None
         ),
         start_after=query.get("start-after"),
         fetch_owner=query.get("fetch-owner") == "true",
-        owner_id=owner_id,
-        owner_name=owner_name,
+        **args,
     )
     return xml_response(request, body)
 
 
 def list_objects(ctx: Context, request: Any, call: S3Call) -> bytes:
     marker = call.query.get("marker", "")
-    listing = _list(ctx, call, marker)
-    owner_id, owner_name = ctx.owner(call)
-    body = xml.list_objects_v1(
-        listing.page,
-        bucket=call.bucket,
-        prefix=listing.prefix,
-        delimiter=listing.delimiter or None,
-        marker=marker,
-        max_keys=listing.max_keys,
-        encoding_type=listing.encoding_type,
-        owner_id=owner_id,
-        owner_name=owner_name,
-    )
-    return xml_response(request, body)
+    page, args = _list(ctx, call, marker)
+    return xml_response(request, xml.list_objects_v1(page, marker=marker, **args))
 
 
 def list_object_versions(ctx: Context, request: Any, call: S3Call) -> bytes:
     key_marker = call.query.get("key-marker", "")
-    listing = _list(ctx, call, key_marker)
-    owner_id, owner_name = ctx.owner(call)
-    body = xml.list_object_versions(
-        listing.page,
-        bucket=call.bucket,
-        prefix=listing.prefix,
-        delimiter=listing.delimiter or None,
-        key_marker=key_marker,
-        max_keys=listing.max_keys,
-        encoding_type=listing.encoding_type,
-        owner_id=owner_id,
-        owner_name=owner_name,
-    )
-    return xml_response(request, body)
+    page, args = _list(ctx, call, key_marker)
+    return xml_response(request, xml.list_object_versions(page, key_marker=key_marker, **args))
 
 
 def delete_objects(ctx: Context, request: Any, call: S3Call) -> bytes:

@@ -1,0 +1,178 @@
+"""
+Replaced files are freed in the background; small uploads reserve their blocks.
+
+``set_aside`` gives a file about to be replaced a second name in
+``.nanio/tmp``; the store's ``background`` runs the unlink of that name
+later.  These tests hold the background work back to see both moments.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from nanio.errors import InsufficientStorage, InternalError, NoSuchKey
+from nanio.s3.model import ObjectMeta
+from nanio.storage import Store
+from nanio.storage.atomic import SET_ASIDE_SUFFIX, clean_temp
+from tests.support.storage import read_object
+
+
+class HeldBack:
+    """A ``background`` that keeps the work until the test runs it."""
+
+    def __init__(self) -> None:
+        self.work: list[Callable[[], object]] = []
+
+    def __call__(self, work: Callable[[], object]) -> None:
+        self.work.append(work)
+
+    def run(self) -> None:
+        work, self.work = self.work, []
+        for item in work:
+            item()
+
+
+@pytest.fixture
+def held() -> HeldBack:
+    """The background work of ``held_store``, not yet run."""
+    return HeldBack()
+
+
+@pytest.fixture
+def held_store(tmp_path: Path, held: HeldBack) -> Iterator[Store]:
+    """A store whose background work waits in ``held``, with one bucket "bkt"."""
+    with Store(tmp_path / "data", fsync=False, background=held) as store:
+        store.create_bucket("bkt", None)
+        yield store
+
+
+def _meta(data: bytes) -> ObjectMeta:
+    return ObjectMeta(etag=hashlib.md5(data).hexdigest(), size=len(data), last_modified=0.0)
+
+
+def _set_aside(store: Store) -> list[bytes]:
+    """The contents of the files set aside in ``.nanio/tmp``, sorted."""
+    tmp = Path(store.root) / ".nanio" / "tmp"
+    return sorted(p.read_bytes() for p in tmp.iterdir() if p.name.endswith(SET_ASIDE_SUFFIX))
+
+
+def test_a_replaced_object_is_freed_by_the_background_work(
+    held_store: Store, held: HeldBack
+) -> None:
+    """Overwriting keeps the old bytes under a second name until the background frees them."""
+    held_store.put_object_bytes("bkt", "k", b"old bytes", _meta(b"old bytes"))
+    held.run()
+    held_store.put_object_bytes("bkt", "k", b"new bytes", _meta(b"new bytes"))
+    assert read_object(held_store, "k") == b"new bytes"
+    assert b"old bytes" in _set_aside(held_store)
+    held.run()
+    assert _set_aside(held_store) == []
+    assert read_object(held_store, "k") == b"new bytes"
+
+
+def test_a_new_key_sets_nothing_aside(held_store: Store, held: HeldBack) -> None:
+    """A first write replaces no file: no background work and nothing set aside."""
+    held_store.put_object_bytes("bkt", "fresh", b"x", _meta(b"x"))
+    assert held.work == []
+    assert _set_aside(held_store) == []
+
+
+def test_a_deleted_object_is_freed_before_the_delete_returns(
+    held_store: Store, held: HeldBack
+) -> None:
+    """A delete frees its file at once, background or not: the room is there when it answers."""
+    held_store.put_object_bytes("bkt", "k", b"doomed", _meta(b"doomed"))
+    held.run()
+    held_store.delete_object("bkt", "k")
+    with pytest.raises(NoSuchKey):
+        held_store.open_object("bkt", "k")
+    assert held.work == []
+    assert _set_aside(held_store) == []
+
+
+def test_without_background_nothing_stays_set_aside(store: Store) -> None:
+    """A store without a background frees replaced and deleted files at once."""
+    store.put_object_bytes("bkt", "k", b"one", _meta(b"one"))
+    store.put_object_bytes("bkt", "k", b"two", _meta(b"two"))
+    store.delete_object("bkt", "k")
+    assert _set_aside(store) == []
+
+
+def test_a_sweep_removes_files_left_set_aside(held_store: Store, held: HeldBack) -> None:
+    """Files set aside by a process that died before freeing them go at the next sweep."""
+    held_store.put_object_bytes("bkt", "k", b"v1", _meta(b"v1"))
+    held_store.put_object_bytes("bkt", "k", b"v2", _meta(b"v2"))
+    assert b"v1" in _set_aside(held_store)  # with its old sidecar
+    held_store.clean_temp()
+    assert _set_aside(held_store) == []
+    held.run()  # the late unlink finds nothing and says nothing
+    assert read_object(held_store, "k") == b"v2"
+
+
+def test_clean_temp_takes_an_unlocked_set_aside_file_whatever_its_age(tmp_path: Path) -> None:
+    """A ``.old`` file is dead from the start: a sweep removes it however young."""
+    with Store(tmp_path / "data", fsync=False) as store:
+        tmp = Path(store.root) / ".nanio" / "tmp"
+        (tmp / ("0" * 32 + SET_ASIDE_SUFFIX)).write_bytes(b"x")
+        assert clean_temp(store._root, min_age_seconds=3600) == 1
+        assert list(tmp.iterdir()) == []
+
+
+def test_a_reserved_upload_holds_exactly_its_bytes(store: Store) -> None:
+    """A temp file reserved for its size, then written whole, is stored as written."""
+    temp = store.create_temp()
+    temp.reserve(11)
+    temp.write(b"hello world")
+    stored = store.commit_object("bkt", "k", temp, _meta(b"hello world"))
+    assert stored.size == 11
+    assert read_object(store, "k") == b"hello world"
+
+
+def test_a_reserved_upload_that_is_short_is_never_stored(store: Store) -> None:
+    """Reserved for more than was written: the commit refuses, nothing is stored."""
+    temp = store.create_temp()
+    temp.reserve(100)
+    temp.write(b"only part")
+    with pytest.raises(InternalError):
+        store.commit_object("bkt", "k", temp, _meta(b"only part"))
+    with pytest.raises(NoSuchKey):
+        store.open_object("bkt", "k")
+    assert list((Path(store.root) / ".nanio" / "tmp").iterdir()) == []
+
+
+def test_reserving_on_a_file_system_without_fallocate_is_skipped(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where blocks cannot be reserved, the upload is written as before."""
+
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    temp = store.create_temp()
+    temp.reserve(5)
+    temp.write(b"bytes")
+    store.commit_object("bkt", "k", temp, _meta(b"bytes"))
+    assert read_object(store, "k") == b"bytes"
+
+
+def test_no_room_to_reserve_answers_insufficient_storage(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk refuses the reservation with InsufficientStorage and removes the temp file."""
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    temp = store.create_temp()
+    with pytest.raises(InsufficientStorage):
+        temp.reserve(5)
+    assert temp.finished
+    assert list((Path(store.root) / ".nanio" / "tmp").iterdir()) == []
