@@ -27,18 +27,11 @@ def _xml_body(call: S3Call) -> bytes:
     return call.sink.finish()
 
 
-def _bucket_owner(call: S3Call, ctx: Context) -> str | None:
-    """The owner recorded for a new bucket: only multi-user stores record one."""
-    if call.auth is None or not ctx.credentials.multi_user:
-        return None
-    return call.auth.access_key
-
-
 def create_bucket(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
     # The LocationConstraint is accepted whatever it says: one server, one region.
     xml.parse_create_bucket(_xml_body(call))
-    ctx.store.create_bucket(call.bucket, owner=_bucket_owner(call, ctx))
+    ctx.store.create_bucket(call.bucket, owner=ctx.recorded_owner(call))
     # "/bkt" path style, "/" on bkt.base-domain: where this client finds it.
     request.setHeader(b"location", call.location().encode("latin-1"))
     return b""

@@ -57,6 +57,12 @@ class Context:
             self._owner_ids[access_key] = owner_id
         return owner_id, access_key
 
+    def recorded_owner(self, call: S3Call) -> str | None:
+        """The owner to record for what the caller creates: only multi-user stores record one."""
+        if call.auth is None or not self.credentials.multi_user:
+            return None
+        return call.auth.access_key
+
     def can_see(self, access_key: str, owner: str | None) -> bool:
         """Whether this user may see and use a bucket with this owner."""
         return may_access(self.credentials, access_key, owner)

@@ -30,12 +30,6 @@ MAX_LISTED = 1000
 _OFFSET_DIGITS = 20
 
 
-def _owner_key(ctx: Context, call: S3Call) -> str | None:
-    if call.auth is None or not ctx.credentials.multi_user:
-        return None
-    return call.auth.access_key
-
-
 def create_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
     content_type, stored, user_meta = s3headers.metadata_from_headers(call.headers)
@@ -53,7 +47,7 @@ def create_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
         checksums={algorithm: ""} if algorithm else {},
     )
     upload_id = ctx.store.create_multipart_upload(
-        call.bucket, call.key, meta, owner=_owner_key(ctx, call)
+        call.bucket, call.key, meta, owner=ctx.recorded_owner(call)
     )
     if algorithm:
         request.setHeader(b"x-amz-checksum-algorithm", algorithm.upper().encode("ascii"))
