@@ -138,8 +138,7 @@ class TempFile:
         self._finished = True
         # Unlinked before the lock goes with the descriptor: a sweep never
         # finds this file unlocked.
-        with contextlib.suppress(OSError):
-            os.unlink(self.name, dir_fd=self._dir_fd)
+        _unlink_if_there(self._dir_fd, self.name)
         self.close()
 
     def committed(self) -> None:
@@ -205,7 +204,7 @@ def release(root: StoreRoot, second: str | None) -> None:
 
 
 def _unlink_if_there(dir_fd: int, name: str) -> None:
-    # A start-up sweep in another process may have taken it already.
+    """Unlink a file of ``.nanio/tmp``; gone already (a sweep took it) is fine."""
     with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
 

@@ -43,8 +43,9 @@ class Store(ClosesOnExit):
         """Open (creating) the store at ``root``.
 
         ``background`` runs clean-up that nobody waits for (freeing the
-        blocks of replaced and deleted files) in another thread, e.g. a
-        thread pool's ``callInThread``; without it that work runs at once.
+        blocks of replaced files; a delete frees its file before it returns)
+        in another thread, e.g. a thread pool's ``callInThread``; without it
+        that work runs at once.
         """
         #: Absolute path of the data directory.
         self.root = os.path.abspath(os.fspath(root))
