@@ -41,6 +41,7 @@ from nanio.s3.keys import validate_key
 from nanio.s3.numbers import decimal, digits_for
 from nanio.s3.operations import Body, Operation, Shape, classify
 from nanio.web.handlers.context import may_access
+from nanio.web.routing import RouteMatcher
 from nanio.web.sinks import (
     MAX_OBJECT_SIZE_BYTES,
     MAX_PART_SIZE_BYTES,
@@ -177,8 +178,7 @@ class Preflight:
         hosts: VirtualHosts | None = None,
         max_object_size: int = MAX_OBJECT_SIZE_BYTES,
     ) -> None:
-        # Bound once: binding per request costs as much as matching.
-        self._adapter = url_map.bind("nanio", "/")
+        self._routes = RouteMatcher(url_map)
         self._authenticator = authenticator
         self._store = store
         self._credentials = credentials
@@ -253,7 +253,7 @@ class Preflight:
         call.query = query = parse_query(raw_query)
 
         try:
-            endpoint, args = self._adapter.match(path, call.method)
+            endpoint, args = self._routes.match(path, call.method)
         except WerkzeugMethodNotAllowed:
             raise errors.MethodNotAllowed() from None
         except WerkzeugNotFound:

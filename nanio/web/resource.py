@@ -254,10 +254,16 @@ class NanioResource(Resource):
         """Send what a route returned (None: it wrote the body itself) and finish."""
         if request.finished or request._disconnected:
             return NOT_DONE_YET  # the client went away meanwhile
-        if body is not None:
-            _with_length(body, request)
-            if body:
-                request.write(body)
+        if body is None:
+            request.finish()
+            return NOT_DONE_YET
+        _with_length(body, request)
+        answer_whole = getattr(request, "answer_whole", None)
+        if answer_whole is not None:
+            answer_whole(body)  # a NanioSite's request: one write
+            return NOT_DONE_YET
+        if body:
+            request.write(body)
         request.finish()
         return NOT_DONE_YET
 

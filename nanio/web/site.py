@@ -48,13 +48,14 @@ from __future__ import annotations
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, cast
 
+from twisted.internet import tcp
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.http import RESPONSES, HTTPChannel, datetimeToString
+from twisted.web.http import NO_BODY_CODES, RESPONSES, HTTPChannel, datetimeToString
 
 from nanio import errors
 from nanio.logs import censor_uri
@@ -153,6 +154,21 @@ def _plain_head(head: bytes, max_headers: int) -> _PlainHead | None:
     return method, target, version, fields, length
 
 
+def response_head(version: bytes, code: bytes, reason: bytes, headers: Any) -> list[bytes]:
+    """The status line and header lines of a response, as pieces to join."""
+    # Twisted writes header names in Http-Header-Case.  S3 sends its
+    # x-amz-* names in lower case, and for x-amz-meta-* the case is data:
+    # SDKs hand the rest of the name to the user as the metadata key.
+    sequence = [version, b" ", code, b" ", reason, b"\r\n"]
+    for name, values in headers.getAllRawHeaders():
+        if name.startswith(b"X-Amz-"):
+            name = name.lower()
+        for value in values:
+            sequence.extend((name, b": ", value, b"\r\n"))
+    sequence.append(b"\r\n")
+    return sequence
+
+
 class StreamingRequest(server.Request):
     """A request whose body is streamed to the sink its operation chose."""
 
@@ -206,6 +222,34 @@ class StreamingRequest(server.Request):
             self.render(site.resource)
         except BaseException:
             self.processingFailed(Failure())
+
+    def answer_whole(self, body: bytes) -> None:
+        """Send the status line, the headers and all of ``body`` in one write, and finish.
+
+        What ``write(body)`` then ``finish()`` would send, without the
+        per-write bookkeeping of a response that streams.  Only for an
+        answer whose length is set; anything else takes Twisted's way.
+        """
+        if (
+            self.startedWriting
+            or self.lastModified is not None
+            or self.etag is not None
+            or self.cookies
+            or not self.responseHeaders.hasHeader(b"content-length")
+        ):
+            if body:
+                self.write(body)
+            self.finish()
+            return
+        self.startedWriting = 1
+        head = response_head(
+            self.clientproto, b"%d" % self.code, self.code_message, self.responseHeaders
+        )
+        if body and self.method != b"HEAD" and self.code not in NO_BODY_CODES:
+            head.append(body)
+            self.sentLength = len(body)
+        cast(NanioChannel, self.channel).send_whole(b"".join(head))
+        self.finish()
 
     def handleContentChunk(self, data: bytes) -> None:
         call = self.s3call
@@ -537,21 +581,87 @@ class NanioChannel(HTTPChannel):
         self._linger = self.callLater(LINGER_SECONDS, transport.abortConnection)
 
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
-        # Twisted writes header names in Http-Header-Case.  S3 sends its
-        # x-amz-* names in lower case, and for x-amz-meta-* the case is data:
-        # SDKs hand the rest of the name to the user as the metadata key.
-        sequence = [version, b" ", code, b" ", reason, b"\r\n"]
-        for name, values in headers.getAllRawHeaders():
-            if name.startswith(b"X-Amz-"):
-                name = name.lower()
-            for value in values:
-                sequence.extend((name, b": ", value, b"\r\n"))
-        sequence.append(b"\r\n")
         assert self.transport is not None
-        self.transport.writeSequence(sequence)
+        self.transport.writeSequence(response_head(version, code, reason, headers))
+
+    def send_whole(self, data: bytes) -> None:
+        """Send a whole answer: straight into the socket when nothing waits before it.
+
+        Twisted's transports only queue a write and send it on the next
+        reactor turn, after asking epoll to watch the socket for writing
+        and, once sent, to stop: two system calls and a turn for every
+        answer.  A small answer to an idle plain TCP connection fits in the
+        socket buffer, so it is sent here, as asyncio's transports do; what
+        the socket does not take goes to the transport's queue as before.
+        Anything else (TLS, a queue not yet empty, a closing connection)
+        takes the transport's own way.
+        """
+        transport: Any = self.transport
+        if (
+            isinstance(transport, tcp.Connection)
+            and not transport.TLS
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataLen
+            and not transport.dataBuffer
+        ):
+            # These private names of Twisted's buffer are pinned by
+            # tests/web/test_send_whole.py.
+            try:
+                sent = transport.socket.send(data)
+            except OSError:
+                sent = 0  # EAGAIN, or a lost connection the transport will see
+            if sent == len(data):
+                return
+            data = data[sent:]
+        assert transport is not None
+        transport.write(data)
+
+    # Twisted's idle timer (TimeoutMixin), kept lazily.  HTTPChannel stops
+    # it when a request is in and starts it again after the answer: one
+    # DelayedCall cancelled and another scheduled for every request.  Here
+    # stopping, starting and every byte's reset only move a deadline; one
+    # DelayedCall per connection looks at it when it fires, and sleeps again
+    # if the deadline moved on (or, stopped, waits for the next start).
+
+    _idle_deadline: float | None = None
+    _idle_period = 0.0
+    _idle_call: IDelayedCall | None = None
+
+    def setTimeout(self, period: float | None) -> float | None:
+        previous = self.timeOut
+        self.timeOut = period  # type: ignore[assignment]
+        if period is None:
+            self._idle_deadline = None
+            return previous
+        clock = self.site.clock
+        self._idle_period = period
+        self._idle_deadline = deadline = clock.seconds() + period
+        call = self._idle_call
+        if call is None:
+            self._idle_call = clock.callLater(period, self._idle_check)
+        elif call.getTime() > deadline:
+            call.reset(period)
+        return previous
+
+    def resetTimeout(self) -> None:
+        if self._idle_deadline is not None:
+            self._idle_deadline = self.site.clock.seconds() + self._idle_period
+
+    def _idle_check(self) -> None:
+        self._idle_call = None
+        if self._idle_deadline is None:
+            return  # a request is in progress: the answer starts the timer again
+        left = self._idle_deadline - self.site.clock.seconds()
+        if left > 0:
+            self._idle_call = self.site.clock.callLater(left, self._idle_check)
+            return
+        self.timeoutConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         _cancel(self._linger)
+        _cancel(self._idle_call)
+        self._idle_call = None
         self._stop_head_timer()
         self._stop_body_timer()
         super().connectionLost(reason)
@@ -571,6 +681,8 @@ class NanioSite(server.Site):
     def __init__(
         self, s3: S3Resource, *, clock: IReactorTime, access_log: bool = True, **kwargs: Any
     ) -> None:
+        # nanio's idle timeout, not Twisted's minute, unless told otherwise.
+        kwargs.setdefault("timeout", IDLE_TIMEOUT_SECONDS)
         super().__init__(NanioResource(s3), requestFactory=StreamingRequest, **kwargs)
         self.s3 = s3
         self.clock = clock
@@ -708,5 +820,4 @@ def make_site(settings: Settings, reactor: Any = None, pool: ThreadPool | None =
         clock=reactor,
         access_log=settings.access_log,
         reactor=reactor,
-        timeout=IDLE_TIMEOUT_SECONDS,
     )

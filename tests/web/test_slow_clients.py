@@ -1,5 +1,5 @@
 """
-Slow clients in memory: the head deadline and the body stall timeout.
+Slow clients in memory: the head deadline, the body stall timeout, the idle timeout.
 
 The site runs on a MemoryReactorClock, so a client "trickling" bytes is the
 test sending a byte and advancing the clock.  These tests show the rules in
@@ -15,7 +15,9 @@ import os
 from pathlib import Path
 
 import pytest
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 
 from nanio.web.site import (
     BODY_STALL_SECONDS,
@@ -200,3 +202,74 @@ def test_complete_body_waiting_for_the_disk_is_not_cut(tmp_path: Path) -> None:
     assert conn.output() == b""
     disk.complete_all()
     assert status_of(conn.output()) == 200
+
+
+# Twisted's idle timeout between requests, which NanioChannel keeps lazily
+# (a deadline that requests move, one DelayedCall per connection).
+
+
+def test_idle_keepalive_connection_is_closed_after_the_idle_timeout(
+    site: tuple[NanioSite, MemoryReactorClock],
+) -> None:
+    """A keep-alive connection with no request for IDLE_TIMEOUT_SECONDS is closed, not before."""
+    nanio, clock = site
+    conn = Connection(nanio)
+    conn.send(raw_request("GET", "/bkt/missing")[0])
+    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
+    assert not conn.transport.disconnecting
+    clock.advance(2)
+    assert conn.transport.disconnecting
+
+
+def test_every_request_restarts_the_idle_timeout(
+    site: tuple[NanioSite, MemoryReactorClock],
+) -> None:
+    """Requests 3/4 of the idle timeout apart keep a connection open; idling then closes it."""
+    nanio, clock = site
+    conn = Connection(nanio)
+    for _ in range(6):
+        clock.advance(IDLE_TIMEOUT_SECONDS * 0.75)
+        assert not conn.transport.disconnecting
+        conn.send(raw_request("GET", "/bkt/missing")[0])
+    assert conn.output().count(b"HTTP/1.1 404 ") == 6
+    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
+    assert not conn.transport.disconnecting
+    clock.advance(2)
+    assert conn.transport.disconnecting
+
+
+def test_request_waiting_for_the_disk_is_not_cut_by_the_idle_timeout(tmp_path: Path) -> None:
+    """The idle timer stops while a request is in progress and starts again after its answer."""
+    nanio, disk = slow_site(tmp_path)
+    clock = nanio.clock
+    assert isinstance(clock, MemoryReactorClock)
+    conn, rest = start_put(nanio, INLINE_LIMIT_BYTES + 100_000, 0)
+    conn.send(rest)
+    clock.advance(IDLE_TIMEOUT_SECONDS * 3)
+    assert not conn.transport.disconnecting
+    disk.complete_all()
+    assert status_of(conn.output()) == 200
+    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
+    assert not conn.transport.disconnecting
+    clock.advance(2)
+    assert conn.transport.disconnecting
+
+
+def test_closed_connection_leaves_no_idle_timer(
+    site: tuple[NanioSite, MemoryReactorClock],
+) -> None:
+    """A connection that goes away cancels its idle timer: the clock holds nothing of it."""
+    nanio, clock = site
+    conn = Connection(nanio)
+    conn.send(raw_request("GET", "/bkt/missing")[0])
+
+    def of_channel() -> list[object]:
+        return [
+            call
+            for call in clock.getDelayedCalls()
+            if getattr(call.func, "__self__", None) is conn.channel
+        ]
+
+    assert of_channel()  # the idle timer of the open connection
+    conn.channel.connectionLost(Failure(ConnectionDone()))
+    assert not of_channel()
