@@ -30,6 +30,8 @@ MIB_BYTES = 1024**2
 OURS = "nanio"
 OURS_FSYNC = "nanio-fsync"
 ORIGINAL = "original"
+#: No server: ``put_ceiling.py``'s receiver (read, MD5, write) for the large PUT.
+CEILING = "ceiling"
 
 #: Colours of the two servers in the plot.
 OURS_COLOUR = "#2b6cb0"
@@ -240,6 +242,20 @@ def single_stream_table(document: Mapping[str, Any]) -> Table:
                     ),
                     _peak_cell(ours),
                     _peak_cell(original),
+                ]
+            )
+        ceiling = find(records, workload.key, CEILING, workers)
+        if ceiling is not None:
+            # The most any server could reach here, and so the best ratio one could show.
+            rows.append(
+                [
+                    f"{workload_label(workload.key, settings)} ceiling: no server, only"
+                    f" read + MD5 + write, {workload.unit}",
+                    cell(ceiling, workload.unit),
+                    cell(original, workload.unit),
+                    format_ratio(ratio(_ok_value(ceiling), _ok_value(original), True)),
+                    "-",
+                    "-",
                 ]
             )
     return Table(
@@ -591,7 +607,12 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
             " directories, and the first page (1,000 keys, truncated) is timed with curl's"
             " `time_starttransfer`: the median of several requests after a first one.",
             "- The large object: `bench/large_objects.py`'s transfer with curl and presigned"
-            " URLs, the median of its repeats; peak RSS is the server's `VmHWM`.",
+            " URLs, the median of its repeats; peak RSS is the server's `VmHWM`. The PUT"
+            " *ceiling* row is no server at all (`bench/put_ceiling.py`): a receiver pinned"
+            " where the servers run that only reads the upload from the socket, feeds it to"
+            " MD5 (which every S3 server must, for the ETag) and writes it to a new file on the"
+            " same disk. No server can be faster than that on this machine, so its ratio is"
+            " the best any server could show against the original.",
             "- **fsync**: the original fsyncs each object's file and JSON sidecar before renaming"
             " them (not the directories). nanio is shown with `--no-fsync` and, on its own rows,"
             " with fsync on (file, sidecar and directories): compare the fsync-on rows for like"

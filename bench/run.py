@@ -29,6 +29,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import large_objects
+import put_ceiling
 import report
 import small_objects
 from _servers import (
@@ -604,6 +606,17 @@ def run_large(
                     )
                 records.append(item)
                 _say(item, "MB/s")
+        print("  the PUT ceiling (recv + MD5 + write, no server) ...", flush=True)
+        try:
+            rates = put_ceiling.measure(source.path, scratch, cpus, settings["large_repeat"])
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            item = record("put_large", report.CEILING, workers, "failed", reason=_error_text(e))
+        else:
+            value = statistics.median(rates)
+            extra = {"rates": rates}
+            item = record("put_large", report.CEILING, workers, "ok", value=value, extra=extra)
+        records.append(item)
+        _say(item, "MB/s")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return records

@@ -102,6 +102,35 @@ def test_single_stream_table_ratio_of_ttfb_favours_the_faster() -> None:
     assert rows[0][1:4] == ["10.0", "50.0", "5.00x"]
 
 
+def test_large_put_ceiling_gets_its_own_row_against_the_original() -> None:
+    """The ceiling row shows the receiver's MB/s and its ratio to the original's."""
+    document = _document(
+        [
+            _record("put_large", "nanio", 190.0),
+            _record("put_large", "nanio-fsync", 170.0),
+            _record("put_large", "original", 100.0),
+            _record("put_large", "ceiling", 250.0),
+        ],
+        workloads=["put_large"],
+    )
+    rows = report.single_stream_table(document).rows
+    assert len(rows) == 3
+    assert "ceiling" in rows[2][0]
+    assert rows[2][1:4] == ["250.0", "100.0", "2.50x"]
+
+
+def test_large_put_without_a_ceiling_has_no_ceiling_row() -> None:
+    """An older result (no ceiling record) keeps its two rows."""
+    document = _document(
+        [_record("put_large", "nanio", 190.0), _record("put_large", "original", 100.0)],
+        workloads=["put_large"],
+    )
+    assert [row[0] for row in report.single_stream_table(document).rows] == [
+        "PUT 1 GiB (nanio --no-fsync), MB/s",
+        "PUT 1 GiB (nanio fsync on), MB/s",
+    ]
+
+
 def test_tables_leave_out_workloads_not_run() -> None:
     """With only GET run, the report has one table, with one row."""
     document = _document(

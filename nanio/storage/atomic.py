@@ -25,8 +25,8 @@ Invariants:
   that is no longer the temp file's own.
 - A ``.old`` file is a second name of a replaced file
   (``set_aside``), dead from the start: its only use is to let the blocks
-  be freed later.  ``release`` unlinks it in the background; a sweep may
-  take it first.
+  be freed later.  ``release`` unlinks it in the background, in batches
+  (``layout.Batched``); a sweep may take it first.
 
 No Twisted imports here.
 """
@@ -199,8 +199,7 @@ def set_aside(root: StoreRoot, dir_fd: int, name: bytes) -> str | None:
 def release(root: StoreRoot, second: str | None) -> None:
     """Drop a name given by ``set_aside`` (freeing the file, unless it is still in place)."""
     if second is not None:
-        tmp_fd = root.tmp_fd
-        root.background(lambda: _unlink_if_there(tmp_fd, second))
+        root.set_aside.add(second)
 
 
 def _unlink_if_there(dir_fd: int, name: str) -> None:

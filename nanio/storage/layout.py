@@ -33,10 +33,11 @@ import fcntl
 import os
 import secrets
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from nanio.errors import KeyConflict, NoSuchBucket, NoSuchKey
 from nanio.storage.faults import os_error
@@ -96,12 +97,55 @@ KeyPath = tuple[tuple[bytes, ...], bytes]
 _BAD_SEGMENTS = (b"", b".", b"..")
 
 
+T = TypeVar("T")
+
 #: Takes a function and runs it some time later, in any thread.
 Background = Callable[[Callable[[], object]], object]
 
 
 def _run_now(work: Callable[[], object]) -> None:
     work()
+
+
+class Batched(Generic[T]):
+    """Items handed to ``work`` later, in batches, one background run at a time.
+
+    A run takes every item queued so far and, when done, whatever was queued
+    meanwhile: under load one thread hop serves many items, not one each.
+    Safe to call ``add`` from any thread.
+    """
+
+    __slots__ = ("_background", "_items", "_lock", "_running", "_work")
+
+    def __init__(self, background: Background, work: Callable[[list[T]], object]) -> None:
+        self._background = background
+        self._work = work
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+        self._running = False
+
+    def add(self, item: T) -> None:
+        """Queue ``item``; start a background run unless one is going."""
+        with self._lock:
+            self._items.append(item)
+            if self._running:
+                return
+            self._running = True
+        self._background(self._run)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    items, self._items = self._items, []
+                    if not items:
+                        self._running = False
+                        return
+                self._work(items)
+        except BaseException:
+            with self._lock:
+                self._running = False  # the next add starts a new run
+            raise
 
 
 class StoreRoot:
@@ -115,6 +159,7 @@ class StoreRoot:
         "fsync",
         "locks_fd",
         "path",
+        "set_aside",
         "sidecars",
         "tmp_fd",
     )
@@ -129,6 +174,9 @@ class StoreRoot:
         #: Runs clean-up nobody waits for (freeing replaced files) later, in
         #: some other thread; without one it runs at once.
         self.background: Background = background or _run_now
+        #: Second names of replaced files (``atomic.set_aside``) in ``tmp``,
+        #: unlinked in the background, in batches.
+        self.set_aside: Batched[str] = Batched(self.background, self._unlink_from_tmp)
         #: Decoded sidecars, shared by readers and listings.
         self.sidecars: SidecarCache = SidecarCache(SIDECAR_CACHE_ENTRIES)
         os.makedirs(path, exist_ok=True)
@@ -149,6 +197,11 @@ class StoreRoot:
         except BaseException:
             self.close()
             raise
+
+    def _unlink_from_tmp(self, names: list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(OSError):  # gone already: a sweep took it
+                os.unlink(name, dir_fd=self.tmp_fd)
 
     def close(self) -> None:
         """Close the directory descriptors (idempotent)."""

@@ -143,6 +143,8 @@ class S3Resource:
                 f"{call.operation.api_name} is not implemented by this server."
             )
         result = handler(self.context, request, call)
+        if type(result) is bytes:
+            return _with_length(result, request)  # most answers: no ABC checks
         if isinstance(result, Coroutine):
             result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
@@ -232,6 +234,8 @@ class NanioResource(Resource):
             result: Any = self._app.execute_endpoint(endpoint, request, **arguments)
         except Exception as e:
             return self._answer(self.s3.error_body(request, e), request)
+        if type(result) is bytes:
+            return self._answer(result, request)
         if isinstance(result, Coroutine):
             result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):

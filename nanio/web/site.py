@@ -298,6 +298,23 @@ class NanioChannel(HTTPChannel):
         super().connectionMade()
         self.site.track(self)
 
+    # Every request asks for both ends' addresses; Twisted's transports
+    # make new address objects each time, for a connection whose ends never
+    # change.
+
+    _peer: Any = None
+    _host: Any = None
+
+    def getPeer(self) -> Any:
+        if self._peer is None:
+            self._peer = super().getPeer()
+        return self._peer
+
+    def getHost(self) -> Any:
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
     def dataReceived(self, data: bytes) -> None:
         while (rest := self._take_whole_head(data)) is not None:
             if not rest:

@@ -20,6 +20,7 @@ from nanio.errors import InsufficientStorage, InternalError, NoSuchKey
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
 from nanio.storage.atomic import SET_ASIDE_SUFFIX, clean_temp
+from nanio.storage.layout import Batched
 from tests.support.storage import read_object
 
 
@@ -176,3 +177,61 @@ def test_no_room_to_reserve_answers_insufficient_storage(
         temp.reserve(5)
     assert temp.finished
     assert list((Path(store.root) / ".nanio" / "tmp").iterdir()) == []
+
+
+def test_many_replaced_files_are_freed_by_one_background_run(
+    held_store: Store, held: HeldBack
+) -> None:
+    """Overwrites while a run is pending add to it: one run frees them all, the next starts anew."""
+    for i in range(6):
+        data = b"version %d" % i
+        held_store.put_object_bytes("bkt", "k", data, _meta(data))
+    assert len(held.work) == 1  # one run for the 10 replaced files (5 data, 5 sidecars)
+    assert len(_set_aside(held_store)) == 10
+    held.run()
+    assert _set_aside(held_store) == []
+    held_store.put_object_bytes("bkt", "k", b"again", _meta(b"again"))
+    assert len(held.work) == 1
+    held.run()
+    assert _set_aside(held_store) == []
+    assert read_object(held_store, "k") == b"again"
+
+
+def test_items_queued_during_a_run_are_taken_by_that_run() -> None:
+    """Batched: one run takes what was queued before it and while it worked."""
+    runs: list[Callable[[], object]] = []
+    seen: list[list[str]] = []
+
+    def work(items: list[str]) -> None:
+        seen.append(items)
+        if len(seen) == 1:
+            batch.add("c")  # queued while the run is busy
+
+    batch: Batched[str] = Batched(runs.append, work)
+    batch.add("a")
+    batch.add("b")
+    assert len(runs) == 1
+    runs.pop()()
+    assert seen == [["a", "b"], ["c"]]
+    assert runs == []
+    batch.add("d")
+    assert len(runs) == 1
+
+
+def test_a_failed_run_does_not_stop_later_ones() -> None:
+    """Batched: work that raises ends its run; the next item starts a new one."""
+    runs: list[Callable[[], object]] = []
+    seen: list[list[str]] = []
+
+    def work(items: list[str]) -> None:
+        seen.append(items)
+        if items == ["bad"]:
+            raise OSError(errno.EIO, "disk error")
+
+    batch: Batched[str] = Batched(runs.append, work)
+    batch.add("bad")
+    with pytest.raises(OSError):
+        runs.pop()()
+    batch.add("good")
+    runs.pop()()
+    assert seen == [["bad"], ["good"]]
