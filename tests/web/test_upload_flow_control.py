@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nanio.web.spool import HIGH_WATER_BYTES, INLINE_LIMIT_BYTES, LOW_WATER_BYTES
+from nanio.web.spool import BATCH_BYTES, HIGH_WATER_BYTES, INLINE_LIMIT_BYTES, LOW_WATER_BYTES
 from tests.support.rawhttp import Connection, raw_request, status_of
 from tests.support.slowdisk import slow_site
 
@@ -79,3 +79,21 @@ def test_lost_connection_with_writes_in_flight_leaves_nothing(tmp_path: Path) ->
     disk.complete_all()
     assert list((tmp_path / ".nanio" / "tmp").iterdir()) == []
     assert not (tmp_path / "bkt" / "gone").exists()
+
+
+def test_a_disk_that_keeps_up_gets_large_batches(tmp_path: Path) -> None:
+    """Reads of 64 KiB reach the worker in batches of BATCH_BYTES, not one hop each."""
+    site, disk = slow_site(tmp_path)
+    conn = Connection(site)
+    size = INLINE_LIMIT_BYTES + 8 * BATCH_BYTES + 1000
+    body = os.urandom(size)
+    head, _ = raw_request("PUT", "/bkt/batched", body=body)
+    conn.send(head)
+    offloaded = 0
+    for start in range(0, size, 65536):
+        conn.send(body[start : start + 65536])
+        offloaded += len(disk.calls)
+        disk.complete_all()  # the disk is done before the next read
+    assert status_of(conn.output()) == 200
+    assert offloaded == 9  # eight full batches and the short rest at the end
+    assert (tmp_path / "bkt" / "batched").read_bytes() == body
