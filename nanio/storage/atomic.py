@@ -33,7 +33,6 @@ No Twisted imports here.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -51,6 +50,7 @@ from nanio.storage.layout import (
     TMP_DIR,
     StoreRoot,
     new_temp_name,
+    unlink_if_there,
 )
 
 #: Upload temp files.
@@ -138,7 +138,7 @@ class TempFile:
         self._finished = True
         # Unlinked before the lock goes with the descriptor: a sweep never
         # finds this file unlocked.
-        _unlink_if_there(self._dir_fd, self.name)
+        unlink_if_there(self._dir_fd, self.name)
         self.close()
 
     def committed(self) -> None:
@@ -200,12 +200,6 @@ def release(root: StoreRoot, second: str | None) -> None:
     """Drop a name given by ``set_aside`` (freeing the file, unless it is still in place)."""
     if second is not None:
         root.set_aside.add(second)
-
-
-def _unlink_if_there(dir_fd: int, name: str) -> None:
-    """Unlink a file of ``.nanio/tmp``; gone already (a sweep took it) is fine."""
-    with contextlib.suppress(OSError):
-        os.unlink(name, dir_fd=dir_fd)
 
 
 def _create_locked(root: StoreRoot, suffix: str) -> TempFile:

@@ -107,6 +107,12 @@ def _run_now(work: Callable[[], object]) -> None:
     work()
 
 
+def unlink_if_there(dir_fd: int, name: str) -> None:
+    """Unlink a file of ``.nanio/tmp``; gone already (a sweep took it) is fine."""
+    with contextlib.suppress(OSError):
+        os.unlink(name, dir_fd=dir_fd)
+
+
 class Batched(Generic[T]):
     """Items handed to ``work`` later, in batches, one background run at a time.
 
@@ -200,8 +206,7 @@ class StoreRoot:
 
     def _unlink_from_tmp(self, names: list[str]) -> None:
         for name in names:
-            with contextlib.suppress(OSError):  # gone already: a sweep took it
-                os.unlink(name, dir_fd=self.tmp_fd)
+            unlink_if_there(self.tmp_fd, name)
 
     def close(self) -> None:
         """Close the directory descriptors (idempotent)."""

@@ -142,14 +142,9 @@ class S3Resource:
             raise errors.S3NotImplemented(
                 f"{call.operation.api_name} is not implemented by this server."
             )
-        result = handler(self.context, request, call)
-        if type(result) is bytes:
-            return _with_length(result, request)  # most answers: no ABC checks
-        if isinstance(result, Coroutine):
-            result = Deferred.fromCoroutine(result)
-        if isinstance(result, Deferred):
-            return result.addCallback(_with_length, request)
-        return _with_length(result, request)
+        # Bytes, a Deferred or a coroutine: NanioResource.render, which ran
+        # this route, turns each into the answer (its length included).
+        return handler(self.context, request, call)
 
     def call_for(self, request: Any) -> S3Call:
         """The request's S3Call: made at gotLength by NanioSite, or here for a foreign Site."""

@@ -129,8 +129,7 @@ class Spool:
     def abort(self) -> None:
         """Drop what is queued and remove the temp file, once no batch is in flight."""
         self._aborted = True
-        self._queue.clear()
-        self._queued = 0
+        self._take_queue()
         self._resume()
         if not self._busy:
             self._temp.abort()
@@ -139,13 +138,17 @@ class Spool:
         if self._busy or not self._queue:
             return
         assert self._offload is not None
-        batch, self._queue = self._queue, []
-        self._queued = 0
+        batch = self._take_queue()
         data = batch[0] if len(batch) == 1 else b"".join(batch)
         self._busy = True
         self._offload(self._temp.write, data).addCallbacks(
             self._written, self._failed, callbackArgs=(len(data),)
         )
+
+    def _take_queue(self) -> list[bytes]:
+        """Empty the queue; return what was in it."""
+        batch, self._queue, self._queued = self._queue, [], 0
+        return batch
 
     def _written(self, _: object, size: int) -> None:
         self._busy = False
@@ -164,8 +167,7 @@ class Spool:
         self._busy = False
         error = failure.value
         self._error = error if isinstance(error, errors.S3Error) else errors.InternalError()
-        self._queue.clear()
-        self._queued = 0
+        self._take_queue()
         self.pending = 0
         self._temp.abort()
         # Let the body flow again: the request will be answered with the error.

@@ -208,6 +208,14 @@ def test_complete_body_waiting_for_the_disk_is_not_cut(tmp_path: Path) -> None:
 # (a deadline that requests move, one DelayedCall per connection).
 
 
+def _closes_after_the_idle_timeout(conn: Connection, clock: MemoryReactorClock) -> None:
+    """Open a second before IDLE_TIMEOUT_SECONDS from now, closed a second after."""
+    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
+    assert not conn.transport.disconnecting
+    clock.advance(2)
+    assert conn.transport.disconnecting
+
+
 def test_idle_keepalive_connection_is_closed_after_the_idle_timeout(
     site: tuple[NanioSite, MemoryReactorClock],
 ) -> None:
@@ -215,10 +223,7 @@ def test_idle_keepalive_connection_is_closed_after_the_idle_timeout(
     nanio, clock = site
     conn = Connection(nanio)
     conn.send(raw_request("GET", "/bkt/missing")[0])
-    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
-    assert not conn.transport.disconnecting
-    clock.advance(2)
-    assert conn.transport.disconnecting
+    _closes_after_the_idle_timeout(conn, clock)
 
 
 def test_every_request_restarts_the_idle_timeout(
@@ -232,10 +237,7 @@ def test_every_request_restarts_the_idle_timeout(
         assert not conn.transport.disconnecting
         conn.send(raw_request("GET", "/bkt/missing")[0])
     assert conn.output().count(b"HTTP/1.1 404 ") == 6
-    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
-    assert not conn.transport.disconnecting
-    clock.advance(2)
-    assert conn.transport.disconnecting
+    _closes_after_the_idle_timeout(conn, clock)
 
 
 def test_request_waiting_for_the_disk_is_not_cut_by_the_idle_timeout(tmp_path: Path) -> None:
@@ -249,10 +251,7 @@ def test_request_waiting_for_the_disk_is_not_cut_by_the_idle_timeout(tmp_path: P
     assert not conn.transport.disconnecting
     disk.complete_all()
     assert status_of(conn.output()) == 200
-    clock.advance(IDLE_TIMEOUT_SECONDS - 1)
-    assert not conn.transport.disconnecting
-    clock.advance(2)
-    assert conn.transport.disconnecting
+    _closes_after_the_idle_timeout(conn, clock)
 
 
 def test_closed_connection_leaves_no_idle_timer(
