@@ -9,6 +9,7 @@ answer, or readiness came too early.
 
 from __future__ import annotations
 
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -100,7 +101,8 @@ def test_ready_comes_once_the_port_answers(
         assert status.startswith("STATUS=nanio listening on http://127.0.0.1:")
         url = status.removeprefix("STATUS=nanio listening on ")
         assert answers(url)
-        assert f"nanio listening on {url}" in server.log_text()
+        # The log reaches the test through a reader thread: wait for it.
+        server.wait_for_log(re.escape(f"nanio listening on {url}"))
     finally:
         exit_status = server.stop()
     assert exit_status in clean
