@@ -44,10 +44,8 @@ from nanio.errors import InternalError
 from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     FILE_MODE,
-    INTERNAL_DIR,
     PROBE_SUFFIX,
     TEMP_CREATE_FLAGS,
-    TMP_DIR,
     StoreRoot,
     new_temp_name,
     unlink_if_there,
@@ -80,19 +78,23 @@ class TempFile:
     ``close`` release it.
     """
 
-    __slots__ = ("_dir_fd", "_finished", "fd", "name", "path", "size")
+    __slots__ = ("_dir_fd", "_dir_path", "_finished", "fd", "name", "size")
 
     def __init__(self, dir_fd: int, dir_path: str, name: str, fd: int) -> None:
         #: Write-only descriptor, or -1 once closed.
         self.fd = fd
-        #: Absolute path, for the operator's eyes (never sent to clients).
-        self.path = os.path.join(dir_path, name)
+        self._dir_path = dir_path
         #: Bytes written so far.
         self.size = 0
         #: File name inside ``.nanio/tmp``.
         self.name = name
         self._dir_fd = dir_fd
         self._finished = False
+
+    @property
+    def path(self) -> str:
+        """Absolute path, for the operator's eyes (never sent to clients)."""
+        return os.path.join(self._dir_path, self.name)
 
     def write(self, data: bytes) -> None:
         """Append ``data``, looping over short writes; on failure the file is removed."""
@@ -215,18 +217,13 @@ def _create_locked(root: StoreRoot, suffix: str) -> TempFile:
             # decides about it (a few system calls).
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_nlink:
-                return TempFile(root.tmp_fd, _tmp_path(root), name, fd)
+                return TempFile(root.tmp_fd, root.tmp_path, name, fd)
         except OSError as e:
             os.close(fd)
             raise os_error(e) from e
         # A sweep took the file between its creation and our lock.
         os.close(fd)
     raise InternalError("Temp files kept disappearing as soon as they were created.")
-
-
-def _tmp_path(root: StoreRoot) -> str:
-    """The absolute path of ``.nanio/tmp``, for messages to the operator."""
-    return os.path.join(root.path, INTERNAL_DIR, TMP_DIR)
 
 
 def clean_temp(root: StoreRoot, *, min_age_seconds: float = TEMP_MIN_AGE_SECONDS) -> int:

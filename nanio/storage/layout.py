@@ -31,7 +31,7 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
+import random
 import stat
 import threading
 import time
@@ -168,6 +168,7 @@ class StoreRoot:
         "set_aside",
         "sidecars",
         "tmp_fd",
+        "tmp_path",
     )
 
     def __init__(self, path: str, *, fsync: bool, background: Background | None = None) -> None:
@@ -193,6 +194,8 @@ class StoreRoot:
             internal = make_dir(self.fd, INTERNAL_DIR)
             try:
                 self.tmp_fd = make_dir(internal, TMP_DIR)
+                #: For messages to the operator (never sent to clients).
+                self.tmp_path = os.path.join(path, INTERNAL_DIR, TMP_DIR)
                 self.buckets_fd = make_dir(internal, BUCKETS_DIR)
                 self.locks_fd = make_dir(internal, LOCKS_DIR)
             finally:
@@ -466,7 +469,10 @@ def _conflict_at(parent_fd: int, name: bytes) -> KeyConflict:
 
 def new_temp_name(suffix: str) -> str:
     """A random file name for ``.nanio/tmp``."""
-    return secrets.token_hex(16) + suffix
+    # Unique is all it must be (every creation is O_EXCL and retried on a
+    # clash), not secret: the random module's generator, seeded from the OS
+    # and again in every forked worker, spares a system call per name.
+    return f"{random.getrandbits(128):032x}{suffix}"
 
 
 def _keeps_exact_mtime(tmp_fd: int) -> bool:
