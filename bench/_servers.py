@@ -217,6 +217,24 @@ def original_kind(executable: Path, *, cpus: CpuPlan, workers: int = 1) -> Serve
     return ServerKind("original", f"original nanio {ORIGINAL_VERSION} (uvicorn{plural})", build)
 
 
+def floor_kind(*, cpus: CpuPlan) -> ServerKind:
+    """``twisted_floor.py``: a plain Twisted Site that does no S3 work, in this Python."""
+
+    def build(port: int, data_dir: Path) -> list[str]:
+        del data_dir  # it stores nothing
+        return [
+            *cpus.server_prefix(),
+            sys.executable,
+            str(BENCH_DIR / "twisted_floor.py"),
+            "--host",
+            LOOPBACK_HOST,
+            "--port",
+            str(port),
+        ]
+
+    return ServerKind("floor", "the floor: plain Twisted Web, no S3 work", build)
+
+
 def _installed_version(executable: Path) -> str | None:
     """What ``nanio --version`` prints, or None when it cannot be run."""
     try:

@@ -32,6 +32,10 @@ OURS_FSYNC = "nanio-fsync"
 ORIGINAL = "original"
 #: No server: ``put_ceiling.py``'s receiver (read, MD5, write) for the large PUT.
 CEILING = "ceiling"
+#: No S3 work: ``twisted_floor.py``'s plain Twisted Site, for the small reads.
+FLOOR = "floor"
+#: How the floor's rows are labelled, after the workload's own label.
+FLOOR_SUFFIX = " floor: plain Twisted Web, no S3 work"
 
 #: Colours of the two servers in the plot.
 OURS_COLOUR = "#2b6cb0"
@@ -204,6 +208,22 @@ def concurrent_table(document: Mapping[str, Any], workers: int) -> Table:
                     ),
                 ]
             )
+        floor = find(records, workload.key, FLOOR, workers)
+        if floor is not None:
+            # What Twisted alone costs: the best ratio a Twisted server could show.
+            rows.append(
+                [
+                    workload_label(workload.key, settings) + FLOOR_SUFFIX,
+                    cell(floor, workload.unit),
+                    cell(original, workload.unit),
+                    format_ratio(ratio(_ok_value(floor), _ok_value(original), True)),
+                    cell(floor, "ms", "p99_ms"),
+                    cell(original, "ms", "p99_ms"),
+                    format_ratio(
+                        ratio(_ok_value(floor, "p99_ms"), _ok_value(original, "p99_ms"), False)
+                    ),
+                ]
+            )
     plural = "worker" if workers == 1 else "workers"
     return Table(
         title=f"{workers} {plural} per server: requests (or operations) per second and p99 latency",
@@ -293,10 +313,12 @@ def cpu_table(document: Mapping[str, Any]) -> Table:
             if workload.key not in settings["workloads"]:
                 continue
             original = find(records, workload.key, ORIGINAL, workers)
-            for server, suffix in _ours_rows(workload):
-                ours = find(records, workload.key, server, workers)
-                ours_cpu = _cpu_per_request(ours)
-                original_cpu = _cpu_per_request(original)
+            original_cpu = _cpu_per_request(original)
+            servers = _ours_rows(workload)
+            if find(records, workload.key, FLOOR, workers) is not None:
+                servers.append((FLOOR, FLOOR_SUFFIX))
+            for server, suffix in servers:
+                ours_cpu = _cpu_per_request(find(records, workload.key, server, workers))
                 rows.append(
                     [
                         f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
@@ -613,6 +635,12 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
             " MD5 (which every S3 server must, for the ETag) and writes it to a new file on the"
             " same disk. No server can be faster than that on this machine, so its ratio is"
             " the best any server could show against the original.",
+            "- The GET and HEAD *floor* rows are no S3 server either (`bench/twisted_floor.py`):"
+            " a stock Twisted Web `Site`, one process pinned where the servers run, whose leaf"
+            " resource answers every GET and HEAD with the headers and 4 KiB body of an S3"
+            " object, made once at start: no signature check, no routing, no file system, no"
+            " log. It is what Twisted Web and loopback TCP alone cost per request here, so its"
+            " ratio bounds the ratio nanio, built on Twisted, can show against the original.",
             "- **fsync**: the original fsyncs each object's file and JSON sidecar before renaming"
             " them (not the directories). nanio is shown with `--no-fsync` and, on its own rows,"
             " with fsync on (file, sidecar and directories): compare the fsync-on rows for like"

@@ -9,7 +9,9 @@ For each worker count it starts, one after the other, this checkout's
 ``nanio serve --no-fsync``, the original and (for the writes) ``nanio serve``
 with fsync on, each on a fresh data dir filled with the same objects, and
 measures 4 KiB GET, HEAD and PUT, a 1,000-key ListObjectsV2 page (wrk or
-headload, presigned URLs) and a boto3 thread pool.  Then, with the first
+headload, presigned URLs) and a boto3 thread pool; with one worker, also the
+GET and HEAD of ``twisted_floor.py``, a Twisted Site that does no S3 work
+(the floor under any Twisted server here).  Then, with the first
 worker count, the time to first byte of a prefix listing in a bucket of a
 million hand-dropped files and the 1 GiB PUT and GET of ``large_objects.py``.
 It prints tables (nanio, original, ratio), writes the figures as JSON and a
@@ -51,6 +53,7 @@ from _servers import (
     ServerKind,
     default_ours_executable,
     ensure_original_venv,
+    floor_kind,
     original_kind,
     ours_kind,
     ours_supports_workers,
@@ -65,6 +68,9 @@ RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "nanio-bench"
 LOAD_WARNING_PER_CPU = 0.5
 GIB_BYTES = 1024**3
+#: The loads ``twisted_floor.py`` also runs (one process): the reads, which
+#: cost the servers CPU and no disk.
+FLOOR_WORKLOADS = ("get", "head")
 
 #: Errors that mean "this measurement broke", recorded as failed.
 MEASUREMENT_ERRORS = (
@@ -682,6 +688,13 @@ def run_all(
                 )
                 continue
             records.extend(SmallRun(kind, workers, wanted, settings, tools, plan, work_dir).run())
+        floor_loads = [key for key in concurrent if key in FLOOR_WORKLOADS]
+        if workers == 1 and floor_loads:
+            kind = floor_kind(cpus=plan)
+            print(f"  {kind.description} ...", flush=True)
+            records.extend(
+                SmallRun(kind, workers, floor_loads, settings, tools, plan, work_dir).run()
+            )
     single_workers = settings["workers"][0]
     plan = cpus if single_workers == 1 else cpus.widened()
     single_ours_ok = single_workers == 1 or ours_has_workers
