@@ -469,9 +469,10 @@ def _conflict_at(parent_fd: int, name: bytes) -> KeyConflict:
 
 def new_temp_name(suffix: str) -> str:
     """A random file name for ``.nanio/tmp``."""
-    # Unique is all it must be (every creation is O_EXCL and retried on a
-    # clash), not secret: the random module's generator, seeded from the OS
-    # and again in every forked worker, spares a system call per name.
+    # Unique is all it must be (128 random bits; a temp file is created
+    # O_EXCL, so even a clash could only fail), not secret: the random
+    # module's generator, seeded from the OS and again in every forked
+    # worker, spares a system call per name.
     return f"{random.getrandbits(128):032x}{suffix}"
 
 
