@@ -572,10 +572,10 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
     load = machine.get("load_average_at_start")
     cores = machine.get("logical_cores") or 1
     busy_warning = (
-        f"\n> The machine was busy while these figures were taken (1-minute load average"
-        f" {load[0]:.2f} at start on {cores} cores, other jobs running beside the benchmark):"
-        " the wall-clock rates and latencies are noisy; the server-CPU-per-request table is"
-        " the steadier comparison.\n"
+        f"\n> The machine was busy when these figures were taken (1-minute load average"
+        f" {load[0]:.2f} at start on {cores} cores: other work, or an earlier run that had"
+        " just ended): the wall-clock rates and latencies are noisy; the"
+        " server-CPU-per-request table is the steadier comparison.\n"
         if load and load[0] > BUSY_LOAD_PER_CPU * cores
         else ""
     )
