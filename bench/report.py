@@ -184,6 +184,17 @@ def _ours_rows(workload: Workload) -> list[tuple[str, str]]:
     return rows
 
 
+def _compared_rows(
+    records: Sequence[Mapping[str, Any]], workload: Workload, workers: int
+) -> list[tuple[str, str]]:
+    """(server key, row suffix) for every row a workload gets against the original."""
+    rows = _ours_rows(workload)
+    if find(records, workload.key, FLOOR, workers) is not None:
+        # What Twisted alone costs: the best ratio a Twisted server could show.
+        rows.append((FLOOR, FLOOR_SUFFIX))
+    return rows
+
+
 def concurrent_table(document: Mapping[str, Any], workers: int) -> Table:
     """Rates and p99 latencies of the concurrent workloads at one worker count."""
     records = document["records"]
@@ -193,7 +204,7 @@ def concurrent_table(document: Mapping[str, Any], workers: int) -> Table:
         if not workload.concurrent or workload.key not in settings["workloads"]:
             continue
         original = find(records, workload.key, ORIGINAL, workers)
-        for server, suffix in _ours_rows(workload):
+        for server, suffix in _compared_rows(records, workload, workers):
             ours = find(records, workload.key, server, workers)
             rows.append(
                 [
@@ -205,22 +216,6 @@ def concurrent_table(document: Mapping[str, Any], workers: int) -> Table:
                     cell(original, "ms", "p99_ms"),
                     format_ratio(
                         ratio(_ok_value(ours, "p99_ms"), _ok_value(original, "p99_ms"), False)
-                    ),
-                ]
-            )
-        floor = find(records, workload.key, FLOOR, workers)
-        if floor is not None:
-            # What Twisted alone costs: the best ratio a Twisted server could show.
-            rows.append(
-                [
-                    workload_label(workload.key, settings) + FLOOR_SUFFIX,
-                    cell(floor, workload.unit),
-                    cell(original, workload.unit),
-                    format_ratio(ratio(_ok_value(floor), _ok_value(original), True)),
-                    cell(floor, "ms", "p99_ms"),
-                    cell(original, "ms", "p99_ms"),
-                    format_ratio(
-                        ratio(_ok_value(floor, "p99_ms"), _ok_value(original, "p99_ms"), False)
                     ),
                 ]
             )
@@ -314,10 +309,7 @@ def cpu_table(document: Mapping[str, Any]) -> Table:
                 continue
             original = find(records, workload.key, ORIGINAL, workers)
             original_cpu = _cpu_per_request(original)
-            servers = _ours_rows(workload)
-            if find(records, workload.key, FLOOR, workers) is not None:
-                servers.append((FLOOR, FLOOR_SUFFIX))
-            for server, suffix in servers:
+            for server, suffix in _compared_rows(records, workload, workers):
                 ours_cpu = _cpu_per_request(find(records, workload.key, server, workers))
                 rows.append(
                     [
