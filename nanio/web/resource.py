@@ -230,6 +230,7 @@ class NanioResource(Resource):
         except Exception as e:
             return self._answer(self.s3.error_body(request, e), request)
         if type(result) is bytes:
+            # Most answers: spared the ABC checks below (the last line would do the same).
             return self._answer(result, request)
         if isinstance(result, Coroutine):
             result = Deferred.fromCoroutine(result)
