@@ -166,7 +166,7 @@ def test_aws_cli_copies_a_50_mib_file(
 
 
 def test_s3cmd_multipart_put_round_trips(
-    server: RunningServer, tmp_path: Path, fresh_bucket: str
+    server: RunningServer, client: Any, tmp_path: Path, fresh_bucket: str
 ) -> None:
     """s3cmd put with 5 MiB multipart chunks stores the file byte for byte."""
     config = write_s3cmd_config(server, tmp_path / "s3cfg", signature_v2=False)
@@ -175,6 +175,8 @@ def test_s3cmd_multipart_put_round_trips(
     source.write_bytes(data)
     run_s3cmd(config, "mb", f"s3://{fresh_bucket}")
     run_s3cmd(config, "put", "--multipart-chunk-size-mb=5", str(source), f"s3://{fresh_bucket}/c")
+    # Three parts (5 + 5 + 2 MiB), not one PUT: a multipart ETag says so.
+    assert client.head_object(Bucket=fresh_bucket, Key="c")["ETag"].endswith('-3"')
     target = tmp_path / "back.bin"
     run_s3cmd(config, "get", f"s3://{fresh_bucket}/c", str(target))
     assert target.read_bytes() == data

@@ -3,8 +3,9 @@ s3cmd 2.4 against a real server: mb, put, ls, get, cp, del, rb, once signing
 with SigV4 and once with SigV2 (``signature_v2 = True``).
 
 The config keeps s3cmd on path-style URLs over plain HTTP (``host_bucket``
-without ``%(bucket)s``) and off multipart, which is not built yet.  Buckets
-that are only the stage for a test are made with boto3.
+without ``%(bucket)s``).  Its multipart uploads are tested in
+test_multipart.py.  Buckets that are only the stage for a test are made with
+boto3.
 """
 
 from __future__ import annotations

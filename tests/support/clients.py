@@ -4,7 +4,7 @@ Helpers for driving a running nanio server with real clients.
 Raw signed HTTP (botocore's own SigV4 signer, ``http.client`` on the wire, so
 the exact path bytes reach the server unnormalised), S3 error XML parsing,
 the (status, code) of a refused boto3 call, and subprocess runners (any
-client command, aws-cli and s3cmd with a config that keeps them on
+client command; aws-cli, s3cmd and rclone with a config that keeps them on
 path-style addressing) under one deadline.
 
 Test support only: nothing here may import nanio, so the clients see the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -30,7 +31,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.support.server import REGION, RunningServer, console_script
+from tests.support.server import REGION, RunningServer, clean_environ, console_script
 
 #: Deadline for one request or one client command; a hang fails the test.
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -260,8 +261,6 @@ def write_s3cmd_config(server: RunningServer, path: Path, *, signature_v2: bool)
         # Whatever the tester's environment says, talk to the server directly.
         "proxy_host = ",
         "proxy_port = 0",
-        # Keep the tests on single-request uploads (multipart is not built yet).
-        "enable_multipart = False",
         # One attempt: a retry would hide the failure a test is looking for.
         "max_retries = 1",
         "progress_meter = False",
@@ -280,6 +279,44 @@ def run_s3cmd(
     """Run ``s3cmd -c <config> <args>`` and return its result."""
     command = [console_script("s3cmd"), "-c", str(config), *args]
     return run_command(command, env=environ, cwd=cwd, check=check)
+
+
+#: How a test names the nanio remote in rclone's config.
+RCLONE_REMOTE = "nanio"
+
+#: Said when rclone is missing (Debian's package; .ci/run installs it).
+RCLONE_MISSING = (
+    "rclone is not installed: .ci/run installs it (apt-get install rclone); "
+    "on your machine, install Debian's rclone package"
+)
+
+
+def write_rclone_config(server: RunningServer, path: Path) -> Path:
+    """Write an rclone config at ``path`` with one S3 remote, RCLONE_REMOTE, for ``server``."""
+    lines = [
+        f"[{RCLONE_REMOTE}]",
+        "type = s3",
+        "provider = Other",
+        f"access_key_id = {server.access_key}",
+        f"secret_access_key = {server.secret_key}",
+        f"endpoint = {server.endpoint_url}",
+        f"region = {REGION}",
+        "force_path_style = true",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_rclone(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``rclone <args>`` with ``config``, one attempt per operation, and return its result."""
+    executable = shutil.which("rclone")
+    assert executable is not None, RCLONE_MISSING
+    environ = clean_environ({"RCLONE_CONFIG": str(config)})
+    # rclone 1.60 refuses to build an S3 client at all when AWS_CA_BUNDLE
+    # names a bundle and the endpoint is plain HTTP; the server is plain HTTP.
+    environ.pop("AWS_CA_BUNDLE", None)
+    command = [executable, "--retries", "1", "--low-level-retries", "1", *args]
+    return run_command(command, env=environ, check=check)
 
 
 def all_keys(pages: Sequence[Mapping[str, Any]], field: str = "Contents") -> list[str]:
