@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from klein import Klein
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -245,6 +245,8 @@ class NanioResource(Resource):
         return self._answer(result, request)
 
     def _failed(self, failure: Failure, request: Any) -> None:
+        if failure.check(CancelledError) and request._disconnected:
+            return  # the client went away and cancelled the work: nothing failed
         error = failure.value
         assert error is not None
         self._answer(self.s3.error_body(request, error), request)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +212,96 @@ def test_wrong_content_md5_keeps_the_previous_version(
     kept = client.get_object(Bucket=fresh_bucket, Key="kept")
     assert (refused.status, error_fields(refused.body)["Code"]) == (400, "BadDigest")
     assert (kept["Body"].read(), kept["ETag"]) == (old, old_etag)
+
+
+# --- GET bodies over sendfile (plain TCP) ----------------------------------------------
+
+#: Large enough for many rounds of "socket full, drained, sendfile again".
+SENDFILE_OBJECT_BYTES = 40 * MIB
+
+
+def dropped_object(server: RunningServer, bucket: str, key: str) -> tuple[Path, bytes]:
+    """A patterned object put into the bucket directory by hand: (its path, its bytes)."""
+    make_bucket(server, bucket)
+    path = object_path(server.data_dir, bucket, key)
+    write_pattern_file(path, SENDFILE_OBJECT_BYTES)
+    return path, path.read_bytes()
+
+
+def test_get_to_a_slow_small_window_reader_arrives_whole_and_logged(
+    module_server: RunningServer, fresh_bucket: str
+) -> None:
+    """A 40 MiB GET read in small pieces (many full-socket rounds) arrives byte for byte.
+
+    Bytes sent by sendfile bypass Twisted's write(): the access log must
+    still count every one of them.
+    """
+    _, data = dropped_object(module_server, fresh_bucket, "big")
+    received = bytearray()
+    with connect(module_server, receive_buffer_bytes=SLOW_READER_RECEIVE_BUFFER_BYTES) as sock:
+        sock.sendall(signed_head(module_server, "GET", f"/{fresh_bucket}/big"))
+        status, headers, first = read_response_head(sock)
+        received += first
+        while len(received) < len(data):
+            piece = sock.recv(16 * 1024)
+            assert piece, f"connection closed after {len(received)} bytes"
+            received += piece
+            if len(received) % (4 * MIB) < len(piece):
+                time.sleep(0.01)  # now and then, let the socket fill up
+    assert (status, headers["content-length"]) == (200, str(len(data)))
+    assert received == data
+    request_id = headers["x-amz-request-id"]
+    line = module_server.wait_for_log(rf"GET /{fresh_bucket}/big 200 (\d+) \S+ {request_id}")
+    assert int(line.group(1)) == len(data)
+
+
+def test_range_get_from_an_offset_over_sendfile(
+    module_server: RunningServer, fresh_bucket: str
+) -> None:
+    """A large range starting mid-file is exactly that slice of the object."""
+    _, data = dropped_object(module_server, fresh_bucket, "big")
+    first, last = 5 * MIB + 3, 30 * MIB + 7
+    head = signed_head(
+        module_server, "GET", f"/{fresh_bucket}/big", {"Range": f"bytes={first}-{last}"}
+    )
+    with connect(module_server) as sock:
+        sock.sendall(head)
+        status, headers, body = read_response_head(sock)
+        received = bytearray(body)
+        read_exactly(sock, last - first + 1 - len(body), received.extend)
+    assert (status, headers["content-range"]) == (206, f"bytes {first}-{last}/{len(data)}")
+    assert received == data[first : last + 1]
+
+
+def server_has_open(server: RunningServer, path: Path) -> bool:
+    """Whether the server process holds ``path`` open."""
+    fd_dir = Path(f"/proc/{server.process.pid}/fd")
+    for link in fd_dir.iterdir():
+        try:
+            if os.readlink(link) == str(path):
+                return True
+        except OSError:
+            continue  # closed meanwhile
+    return False
+
+
+def test_client_leaving_a_download_is_not_an_error(
+    module_server: RunningServer, fresh_bucket: str
+) -> None:
+    """A client that resets its connection mid-GET: the file is closed, no failure is logged."""
+    path, _ = dropped_object(module_server, fresh_bucket, "big")
+    with connect(module_server, receive_buffer_bytes=SLOW_READER_RECEIVE_BUFFER_BYTES) as sock:
+        sock.sendall(signed_head(module_server, "GET", f"/{fresh_bucket}/big"))
+        status, headers, _ = read_response_head(sock)
+        wait_for(lambda: server_has_open(module_server, path), "the download's open file")
+        # A reset, not a polite close: the server's next send fails at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert status == 200
+    wait_for(lambda: not server_has_open(module_server, path), "the file closed")
+    request_id = headers["x-amz-request-id"]
+    about_it = [line for line in module_server.log_text().splitlines() if request_id in line]
+    assert not [line for line in about_it if "#critical]" in line or "#error]" in line], about_it
+    client = make_boto3_client(module_server)
+    assert client.head_object(Bucket=fresh_bucket, Key="big")["ContentLength"] == len(
+        path.read_bytes()
+    )

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from twisted.internet import tcp
 from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface.verify import verifyObject
 
-from nanio.web.producers import CHUNK_BYTES, CHUNKS_PER_TURN, FileProducer
+from nanio.web.producers import (
+    CHUNK_BYTES,
+    CHUNKS_PER_TURN,
+    FileProducer,
+    buffered_bytes,
+    plain_socket,
+)
 
 
 class OpenedFile:
@@ -157,3 +168,48 @@ def test_a_file_that_shrinks_fails_the_response(tmp_path: Path) -> None:
     clock.advance(0)
     assert len(failures) == 1
     assert opened.closed == 1
+
+
+# --- sendfile: which transports, and the transport's buffer -----------------------------
+
+
+class FakeRequest:
+    """Just what ``plain_socket`` looks at: ``request.channel.transport``."""
+
+    def __init__(self, transport: object) -> None:
+        self.channel = type("Channel", (), {"transport": transport})()
+
+
+@pytest.fixture
+def tcp_connection() -> Iterator[tcp.Connection]:
+    """A Twisted TCP connection over one end of a socket pair, kept out of any reactor."""
+    ours, theirs = socket.socketpair()
+    connection = tcp.Connection(ours, Protocol())
+    connection.connected = 1
+    # write() would register the socket with the reactor; nothing must send here.
+    connection.startWriting = lambda: None  # type: ignore[method-assign]
+    yield connection
+    ours.close()
+    theirs.close()
+
+
+def test_sendfile_only_on_plain_sockets(tcp_connection: tcp.Connection) -> None:
+    """A TCP (or UNIX) transport gets sendfile; TLS and non-socket transports do not."""
+    assert plain_socket(FakeRequest(tcp_connection)) is tcp_connection  # type: ignore[arg-type]
+    assert plain_socket(FakeRequest(StringTransport())) is None  # type: ignore[arg-type]
+    assert plain_socket(StringTransport()) is None  # no channel at all
+    tcp_connection.TLS = True  # a socket that started TLS
+    assert plain_socket(FakeRequest(tcp_connection)) is None  # type: ignore[arg-type]
+
+
+def test_buffered_bytes_reads_twisteds_write_buffer(tcp_connection: tcp.Connection) -> None:
+    """Pins the FileDescriptor buffer names ``buffered_bytes`` reads (they are private)."""
+    assert buffered_bytes(tcp_connection) == 0
+    tcp_connection.write(b"x" * 10)
+    tcp_connection.writeSequence([b"y" * 5, b"z" * 7])
+    assert buffered_bytes(tcp_connection) == 22
+    # What doWrite leaves after the kernel took 4 of 22 bytes.
+    tcp_connection.dataBuffer = b"".join(tcp_connection._tempDataBuffer)
+    tcp_connection._tempDataBuffer, tcp_connection._tempDataLen = [], 0
+    tcp_connection.offset = 4
+    assert buffered_bytes(tcp_connection) == 18
