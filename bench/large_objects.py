@@ -7,8 +7,9 @@ Run from the repository root with the project's venv::
 
 For each size (GiB) and each server (this checkout with ``--no-fsync``, the
 original, this checkout with fsync on) it starts a fresh server, uploads a test
-file with ``curl -T`` to a presigned SigV4 PUT URL, downloads it with ``curl -o``
-from a presigned GET URL, checks the copy, reads the server's peak RSS
+file with ``curl -T`` to a presigned SigV4 PUT URL, downloads it once with
+``curl -o`` from a presigned GET URL and checks the copy, times further downloads
+to ``/dev/null`` (so the client's disk is not what is timed), reads the server's peak RSS
 (``VmHWM``) and its CPU time, and stops the server.  It prints tables and writes
 the figures as JSON under ``bench/results/``.  It only reports: nothing here
 asserts a speed.
@@ -378,16 +379,19 @@ def run_one_server(
             run.put_seconds.append(timed_curl(["-T", str(source.path), url], cpus))
             run.put_server_cpu_seconds.append(server.cpu_seconds() - cpu_before)
         run.after_put_peak_rss_bytes = server.peak_rss().bytes_total
+        # One copy to check, untimed; the timed GETs then go to /dev/null, so
+        # that curl writing 1 GiB to this machine's disk is not what is timed.
+        timed_curl(["-o", str(download), presigned_url(client, "get_object", key)], cpus)
+        problems = compare_copy(source, download)
+        if problems:
+            run.verified = False
+            run.problems.extend(problems)
+        download.unlink(missing_ok=True)
         for _ in range(repeat):
             url = presigned_url(client, "get_object", key)
-            download.unlink(missing_ok=True)
             cpu_before = server.cpu_seconds()
-            run.get_seconds.append(timed_curl(["-o", str(download), url], cpus))
+            run.get_seconds.append(timed_curl(["-o", os.devnull, url], cpus))
             run.get_server_cpu_seconds.append(server.cpu_seconds() - cpu_before)
-            problems = compare_copy(source, download)
-            if problems:
-                run.verified = False
-                run.problems.extend(problems)
         peak = server.peak_rss()
         run.after_get_peak_rss_bytes = peak.bytes_total
         run.process_count = peak.process_count
@@ -763,7 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": info,
         "method": {
             "upload": "curl -sS -f -T FILE PRESIGNED_PUT_URL (Expect: 100-continue kept)",
-            "download": "curl -sS -f -o OUT PRESIGNED_GET_URL",
+            "download": "curl -sS -f -o /dev/null PRESIGNED_GET_URL (timed), after one untimed "
+            "curl -sS -f -o OUT PRESIGNED_GET_URL whose copy is checked",
             "mb_per_second": "bytes / median seconds / 1e6",
             "peak_rss": "sum of VmHWM over the server's process tree, fresh server per size",
             "server_cpu": "utime+stime of the server's process tree around each transfer",
