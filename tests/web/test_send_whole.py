@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from twisted.internet import tcp
 
-from nanio.web.site import NanioChannel
+from nanio.web.site import SOCKET_READ_BYTES, NanioChannel
 from tests.support.rawhttp import Connection, make_test_site, raw_request, status_of
 
 #: The objects in "bkt": key -> body.
@@ -147,3 +147,16 @@ def test_answer_after_queued_bytes_waits_behind_them(connection: SocketConnectio
     assert connection.received() == b""  # nothing jumped the queue
     answer = _flush(connection)
     assert answer.startswith(b"queued before\r\nHTTP/1.1 200 ")
+
+
+def test_one_read_takes_more_than_twisteds_64_kib(connection: SocketConnection) -> None:
+    """A TCP transport of a NanioChannel reads up to SOCKET_READ_BYTES per reactor turn."""
+    pending = SOCKET_READ_BYTES + 1000
+    connection.peer.setblocking(True)
+    connection.peer.sendall(b"x" * pending)
+    reads: list[int] = []
+    connection.channel.dataReceived = lambda data: reads.append(len(data))  # type: ignore[method-assign]
+    while sum(reads) < pending:
+        connection.transport.doRead()
+    # What one recv() returns depends on the kernel too; Twisted's own reads stop at 64 KiB.
+    assert 64 * 1024 < max(reads) <= SOCKET_READ_BYTES
