@@ -12,7 +12,7 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from zope.interface.verify import verifyObject
 
 from nanio.web.producers import (
@@ -181,16 +181,59 @@ class FakeRequest:
 
 
 @pytest.fixture
-def tcp_connection() -> Iterator[tcp.Connection]:
-    """A Twisted TCP connection over one end of a socket pair, kept out of any reactor."""
+def peer_and_connection() -> Iterator[tuple[socket.socket, tcp.Connection]]:
+    """A socket pair: (the far end, a Twisted connection on the near end), off any reactor."""
     ours, theirs = socket.socketpair()
-    connection = tcp.Connection(ours, Protocol())
+    ours.setblocking(False)
+    connection = tcp.Connection(ours, Protocol(), reactor=MemoryReactorClock())
     connection.connected = 1
     # write() would register the socket with the reactor; nothing must send here.
     connection.startWriting = lambda: None  # type: ignore[method-assign]
-    yield connection
+    yield theirs, connection
     ours.close()
     theirs.close()
+
+
+@pytest.fixture
+def tcp_connection(peer_and_connection: tuple[socket.socket, tcp.Connection]) -> tcp.Connection:
+    """The Twisted side of ``peer_and_connection``."""
+    return peer_and_connection[1]
+
+
+class SocketRequest:
+    """A request whose headers are out and whose channel's transport is a real socket."""
+
+    startedWriting = 1
+
+    def __init__(self, transport: tcp.Connection) -> None:
+        self.channel = type("Channel", (), {"transport": transport})()
+        self.transport = transport
+        self.sentLength = 0
+        self.producer: object = None
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:
+        self.producer = producer
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+        self.sentLength += len(data)
+
+
+def receive_all(peer: socket.socket) -> bytes:
+    """Everything ``peer`` can read right now."""
+    peer.setblocking(False)
+    pieces = []
+    while True:
+        try:
+            piece = peer.recv(1 << 20)
+        except BlockingIOError:
+            return b"".join(pieces)
+        if not piece:
+            return b"".join(pieces)
+        pieces.append(piece)
 
 
 def test_sendfile_only_on_plain_sockets(tcp_connection: tcp.Connection) -> None:
@@ -213,3 +256,34 @@ def test_buffered_bytes_reads_twisteds_write_buffer(tcp_connection: tcp.Connecti
     tcp_connection._tempDataBuffer, tcp_connection._tempDataLen = [], 0
     tcp_connection.offset = 4
     assert buffered_bytes(tcp_connection) == 18
+
+
+def test_plain_socket_gets_the_range_by_sendfile(
+    tmp_path: Path, peer_and_connection: tuple[socket.socket, tcp.Connection]
+) -> None:
+    """Over a socket, a range goes out by sendfile: in order, counted, nothing via write()."""
+    peer, connection = peer_and_connection
+    path, data = make_file(tmp_path, 50_000)
+    request, clock, opened = SocketRequest(connection), Clock(), OpenedFile(path)
+    done = FileProducer(opened, 1_000, 40_000, request, clock).start()  # type: ignore[arg-type]
+    clock.advance(0)
+    assert receive_all(peer) == data[1_000:41_000]
+    assert request.sentLength == 40_000
+    assert buffered_bytes(connection) == 0  # no byte took the transport's way
+    assert done.called and opened.closed == 1 and request.producer is None
+
+
+def test_a_file_that_shrinks_under_sendfile_fails_the_response(
+    tmp_path: Path, peer_and_connection: tuple[socket.socket, tcp.Connection]
+) -> None:
+    """Bytes promised by the headers but gone from the file abort the response."""
+    peer, connection = peer_and_connection
+    path, data = make_file(tmp_path, 100)
+    request, clock, opened = SocketRequest(connection), Clock(), OpenedFile(path)
+    done = FileProducer(opened, 0, 200, request, clock).start()  # type: ignore[arg-type]
+    failures: list[object] = []
+    done.addErrback(failures.append)
+    clock.advance(0)
+    assert receive_all(peer) == data  # what there was, then the connection is aborted
+    assert len(failures) == 1 and opened.closed == 1
+    assert connection._aborting
