@@ -88,12 +88,13 @@ HEADER_COUNT_LIMIT = 500
 ABORT_GRACE_SECONDS = 2.0
 #: An idle connection closed by a stop is cut if still open after this long.
 IDLE_CLOSE_GRACE_SECONDS = 2.0
-#: Bytes a TCP transport asks of one recv() (Twisted's default is 64 KiB),
-#: and what it buffers before pausing a producer.  A large upload then takes
-#: fewer reactor turns (loopback hands over up to ~128 KiB a read): 10-12%
-#: less server CPU per GiB (1 GiB PUTs with curl, user CPU 236-248 ticks
-#: against 268-296); a small request's recv() returns what there is.
-SOCKET_READ_BYTES = 256 * 1024
+#: Bytes a TCP transport asks of one recv() while an upload's body arrives
+#: (Twisted's default is 64 KiB).  The upload then takes fewer reactor turns
+#: (loopback hands over up to ~128 KiB a read): 10-12% less server CPU per
+#: GiB (1 GiB PUTs with curl, user CPU 236-248 ticks against 268-296).
+#: Twisted also pauses a response's producer at this many buffered bytes, so
+#: it goes back to the default once the body is in.
+UPLOAD_READ_BYTES = 256 * 1024
 
 
 def _cancel(timer: IDelayedCall | None) -> None:
@@ -197,11 +198,13 @@ class StreamingRequest(server.Request):
         if attach is not None and channel.transport is not None:
             # Reading from the socket pauses while the disk falls behind.
             attach(channel.transport)
+            channel.read_uploads_in(UPLOAD_READ_BYTES)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         # Twisted's, less what nanio never reads: ``request.args`` (the
         # S3Call holds the decoded query; a presigned URL's is long) and HTML
         # form bodies (a body went to its sink).
+        cast(NanioChannel, self.channel).read_uploads_in(None)
         if self.content is not None:
             self.content.seek(0, 0)
         self.args = {}
@@ -303,9 +306,12 @@ class NanioChannel(HTTPChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.site.track(self)
+
+    def read_uploads_in(self, size: int | None) -> None:
+        """Read (and buffer) ``size`` bytes at a time from a TCP socket; None: Twisted's size."""
         transport: object = self.transport
         if isinstance(transport, tcp.Connection):
-            transport.bufferSize = SOCKET_READ_BYTES
+            transport.bufferSize = size or tcp.Connection.bufferSize
 
     # Every request asks for both ends' addresses; Twisted's transports
     # make new address objects each time, for a connection whose ends never

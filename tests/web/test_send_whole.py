@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from twisted.internet import tcp
 
-from nanio.web.site import SOCKET_READ_BYTES, NanioChannel
+from nanio.web.site import UPLOAD_READ_BYTES, NanioChannel
 from tests.support.rawhttp import Connection, make_test_site, raw_request, status_of
 
 #: The objects in "bkt": key -> body.
@@ -149,14 +149,24 @@ def test_answer_after_queued_bytes_waits_behind_them(connection: SocketConnectio
     assert answer.startswith(b"queued before\r\nHTTP/1.1 200 ")
 
 
-def test_one_read_takes_more_than_twisteds_64_kib(connection: SocketConnection) -> None:
-    """A TCP transport of a NanioChannel reads up to SOCKET_READ_BYTES per reactor turn."""
-    pending = SOCKET_READ_BYTES + 1000
+def test_upload_bodies_are_read_in_large_pieces(connection: SocketConnection) -> None:
+    """While a PUT body arrives, one read may take more than Twisted's 64 KiB; then 64 KiB again."""
+    body = bytes(range(256)) * (3 * UPLOAD_READ_BYTES // 256)
+    head, body = raw_request("PUT", "/bkt/uploaded", body=body)
     connection.peer.setblocking(True)
-    connection.peer.sendall(b"x" * pending)
+    connection.peer.sendall(head + body)
     reads: list[int] = []
-    connection.channel.dataReceived = lambda data: reads.append(len(data))  # type: ignore[method-assign]
-    while sum(reads) < pending:
+    receive = connection.channel.dataReceived
+
+    def counted(data: bytes) -> None:
+        reads.append(len(data))
+        receive(data)
+
+    connection.channel.dataReceived = counted  # type: ignore[method-assign]
+    while sum(reads) < len(head) + len(body):
         connection.transport.doRead()
+    connection.peer.setblocking(False)
+    assert status_of(connection.received()) == 200
     # What one recv() returns depends on the kernel too; Twisted's own reads stop at 64 KiB.
-    assert 64 * 1024 < max(reads) <= SOCKET_READ_BYTES
+    assert 64 * 1024 < max(reads) <= UPLOAD_READ_BYTES
+    assert connection.transport.bufferSize == 64 * 1024  # responses: Twisted's buffering
