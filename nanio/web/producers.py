@@ -19,11 +19,11 @@ Invariants:
 - Over a plain socket (TCP or UNIX, not TLS) bytes go from the page cache to
   the socket with ``os.sendfile``, never through Python, but only once the
   first chunk went through ``request.write`` (which sends the status line
-  and headers) and while the transport has nothing of its own buffered:
-  bytes reach the client in order.  When the socket is full,
-  one chunk goes the ordinary way instead, so the transport pauses the
-  producer and resumes it once the socket has drained: the same backpressure
-  as without sendfile.
+  and headers), for a body with a Content-Length (not chunked), and while
+  the transport has nothing of its own buffered: bytes reach the client in
+  order.  When the socket is full, one chunk goes the ordinary way instead,
+  so the transport pauses the producer and resumes it once the socket has
+  drained: the same backpressure as without sendfile.
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ class FileProducer:
             if (
                 self._socket is not None
                 and request.startedWriting  # type: ignore[attr-defined]
+                # Raw bytes only: a chunked body (no Content-Length) needs framing.
+                and not getattr(request, "chunked", False)
                 and not buffered_bytes(self._socket)
             ):
                 sent = self._send_file(self._socket)

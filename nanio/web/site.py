@@ -91,7 +91,7 @@ IDLE_CLOSE_GRACE_SECONDS = 2.0
 #: Bytes a TCP transport asks of one recv() while an upload's body arrives
 #: (Twisted's default is 64 KiB).  The upload then takes fewer reactor turns
 #: (loopback hands over up to ~128 KiB a read): 10-12% less server CPU per
-#: GiB (1 GiB PUTs with curl, user CPU 236-248 ticks against 268-296).
+#: GiB (1 GiB PUTs with curl, user CPU 236-252 ticks against 268-296).
 #: Twisted also pauses a response's producer at this many buffered bytes, so
 #: it goes back to the default once the body is in.
 UPLOAD_READ_BYTES = 256 * 1024

@@ -287,3 +287,17 @@ def test_a_file_that_shrinks_under_sendfile_fails_the_response(
     assert receive_all(peer) == data  # what there was, then the connection is aborted
     assert len(failures) == 1 and opened.closed == 1
     assert connection._aborting
+
+
+def test_a_chunked_body_never_takes_sendfile(
+    tmp_path: Path, peer_and_connection: tuple[socket.socket, tcp.Connection]
+) -> None:
+    """Without a Content-Length Twisted frames each write as a chunk: sendfile would skip that."""
+    peer, connection = peer_and_connection
+    path, _ = make_file(tmp_path, 50_000)
+    request, clock, opened = SocketRequest(connection), Clock(), OpenedFile(path)
+    request.chunked = 1  # type: ignore[attr-defined]
+    FileProducer(opened, 0, 50_000, request, clock).start()  # type: ignore[arg-type]
+    clock.advance(0)
+    assert receive_all(peer) == b""  # nothing bypassed the transport (never flushed here)
+    assert buffered_bytes(connection) == 50_000
