@@ -36,6 +36,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IConsumer, IDelayedCall, IPushProducer, IReactorTime
 from zope.interface import implementer
 
+from nanio.web.transports import plain_socket, writes_go_next
+
 
 class OpenFile(Protocol):
     """An open object: its descriptor, and how to close it."""
@@ -56,27 +58,6 @@ CHUNKS_PER_TURN = 4
 SENDFILE_BYTES = 4 * 1024 * 1024
 
 
-def plain_socket(request: IConsumer) -> tcp.Connection | None:
-    """The request's transport if it is a socket ``os.sendfile`` can write to; else None.
-
-    Plain TCP and UNIX connections qualify; a TLS connection (its transport
-    is the TLS protocol, or a socket that started TLS) and any transport
-    that is not a socket (tests, foreign ones) get the bytes through
-    ``request.write``.
-    """
-    transport = getattr(getattr(request, "channel", None), "transport", None)
-    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
-        return None
-    return transport
-
-
-def buffered_bytes(transport: tcp.Connection) -> int:
-    """Bytes written to ``transport`` that it has not yet handed to the kernel."""
-    # Private names of twisted.internet.abstract.FileDescriptor, pinned by
-    # tests/web/test_producers.py.
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-
 @implementer(IPushProducer)
 class FileProducer:
     """Pushes a byte range of an open file to a request, with backpressure."""
@@ -89,7 +70,7 @@ class FileProducer:
         self._offset = offset
         self._remaining = length
         self._request: IConsumer | None = request
-        self._socket = plain_socket(request)
+        self._socket = plain_socket(getattr(getattr(request, "channel", None), "transport", None))
         self._clock = clock
         self._paused = False
         self._call: IDelayedCall | None = None
@@ -136,7 +117,7 @@ class FileProducer:
                 and request.startedWriting  # type: ignore[attr-defined]
                 # Raw bytes only: a chunked body (no Content-Length) needs framing.
                 and not getattr(request, "chunked", False)
-                and not buffered_bytes(self._socket)
+                and writes_go_next(self._socket)
             ):
                 sent = self._send_file(self._socket)
                 if sent is None:

@@ -63,6 +63,7 @@ from nanio.s3 import xml
 from nanio.web.call import S3Call, new_request_id
 from nanio.web.resource import NanioResource, S3Resource, make_s3_resource
 from nanio.web.sinks import DiscardSink
+from nanio.web.transports import plain_socket, writes_go_next
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
@@ -628,26 +629,17 @@ class NanioChannel(HTTPChannel):
         Anything else (TLS, a queue not yet empty, a closing connection)
         takes the transport's own way.
         """
-        transport: Any = self.transport
-        if (
-            isinstance(transport, tcp.Connection)
-            and not transport.TLS
-            and transport.connected
-            and not transport.disconnecting
-            and not transport._tempDataLen
-            and not transport.dataBuffer
-        ):
-            # These private names of Twisted's buffer are pinned by
-            # tests/web/test_send_whole.py.
+        socket = plain_socket(self.transport)
+        if socket is not None and writes_go_next(socket):
             try:
-                sent = transport.socket.send(data)
+                sent = socket.socket.send(data)
             except OSError:
                 sent = 0  # EAGAIN, or a lost connection the transport will see
             if sent == len(data):
                 return
             data = data[sent:]
-        assert transport is not None
-        transport.write(data)
+        assert self.transport is not None
+        self.transport.write(data)
 
     # Twisted's idle timer (TimeoutMixin), kept lazily.  HTTPChannel stops
     # it when a request is in and starts it again after the answer: one

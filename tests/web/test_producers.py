@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from twisted.internet import tcp
@@ -15,13 +16,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from zope.interface.verify import verifyObject
 
-from nanio.web.producers import (
-    CHUNK_BYTES,
-    CHUNKS_PER_TURN,
-    FileProducer,
-    buffered_bytes,
-    plain_socket,
-)
+from nanio.web.producers import CHUNK_BYTES, CHUNKS_PER_TURN, FileProducer
+from nanio.web.transports import buffered_bytes, plain_socket
 
 
 class OpenedFile:
@@ -173,13 +169,6 @@ def test_a_file_that_shrinks_fails_the_response(tmp_path: Path) -> None:
 # --- sendfile: which transports, and the transport's buffer -----------------------------
 
 
-class FakeRequest:
-    """Just what ``plain_socket`` looks at: ``request.channel.transport``."""
-
-    def __init__(self, transport: object) -> None:
-        self.channel = type("Channel", (), {"transport": transport})()
-
-
 @pytest.fixture
 def peer_and_connection() -> Iterator[tuple[socket.socket, tcp.Connection]]:
     """A socket pair: (the far end, a Twisted connection on the near end), off any reactor."""
@@ -206,7 +195,7 @@ class SocketRequest:
     startedWriting = 1
 
     def __init__(self, transport: tcp.Connection) -> None:
-        self.channel = type("Channel", (), {"transport": transport})()
+        self.channel = SimpleNamespace(transport=transport)
         self.transport = transport
         self.sentLength = 0
         self.producer: object = None
@@ -238,11 +227,11 @@ def receive_all(peer: socket.socket) -> bytes:
 
 def test_sendfile_only_on_plain_sockets(tcp_connection: tcp.Connection) -> None:
     """A TCP (or UNIX) transport gets sendfile; TLS and non-socket transports do not."""
-    assert plain_socket(FakeRequest(tcp_connection)) is tcp_connection  # type: ignore[arg-type]
-    assert plain_socket(FakeRequest(StringTransport())) is None  # type: ignore[arg-type]
-    assert plain_socket(StringTransport()) is None  # no channel at all
+    assert plain_socket(tcp_connection) is tcp_connection
+    assert plain_socket(StringTransport()) is None
+    assert plain_socket(None) is None  # a request with no transport at all
     tcp_connection.TLS = True  # a socket that started TLS
-    assert plain_socket(FakeRequest(tcp_connection)) is None  # type: ignore[arg-type]
+    assert plain_socket(tcp_connection) is None
 
 
 def test_buffered_bytes_reads_twisteds_write_buffer(tcp_connection: tcp.Connection) -> None:
