@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.clients import all_keys, http_status, run_aws, urlopen
+from tests.support.clients import http_status, keys_of, run_aws, urlopen
 from tests.support.server import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,11 +76,6 @@ def second_sync(server: RunningServer, source: str, target: str) -> str:
     """Run the same aws s3 sync twice: what the second run printed."""
     run_aws(server, "s3", "sync", source, target)
     return run_aws(server, "s3", "sync", source, target).stdout
-
-
-def keys_of(client: Any, bucket: str) -> list[str]:
-    """Every key in ``bucket``, in listing order."""
-    return all_keys(client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
 
 
 # --- The README's quick start ---------------------------------------------------------

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs as pafs
 
+from tests.support.clients import keys_of
 from tests.support.server import REGION, RunningServer
 
 MiB = 1024 * 1024
@@ -102,12 +103,12 @@ def test_copy_move_and_delete(arrow_fs: pafs.S3FileSystem, client: Any, bucket: 
     client.put_object(Bucket=bucket, Key="a/one", Body=b"first")
     arrow_fs.copy_file(f"{bucket}/a/one", f"{bucket}/a/two")
     arrow_fs.move(f"{bucket}/a/two", f"{bucket}/b/three")
-    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    keys = keys_of(client, bucket)
     assert "a/two" not in keys and {"a/one", "b/three"} <= set(keys)
     assert client.get_object(Bucket=bucket, Key="b/three")["Body"].read() == b"first"
     arrow_fs.delete_file(f"{bucket}/a/one")
     arrow_fs.delete_dir(f"{bucket}/b")
-    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    keys = keys_of(client, bucket)
     assert not [key for key in keys if key.startswith(("a/one", "b/"))]
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.clients import (
     RCLONE_REMOTE,
-    all_keys,
+    keys_of,
     run_rclone,
     urlopen,
     write_rclone_config,
@@ -57,11 +57,6 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return root
-
-
-def keys_of(client: Any, bucket: str, prefix: str = "") -> list[str]:
-    """Every key under ``prefix`` in ``bucket``, in listing order."""
-    return all_keys([client.list_objects_v2(Bucket=bucket, Prefix=prefix)])
 
 
 def test_copy_stores_tree_and_check_agrees(

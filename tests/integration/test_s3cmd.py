@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.clients import all_keys, http_status, run_s3cmd, write_s3cmd_config
+from tests.support.clients import http_status, keys_of, run_s3cmd, write_s3cmd_config
 from tests.support.server import RunningServer
 
 
@@ -26,11 +26,6 @@ from tests.support.server import RunningServer
 def config(request: pytest.FixtureRequest, server: RunningServer, tmp_path: Path) -> Path:
     """An s3cmd config for the server, signing with SigV4 and then with SigV2."""
     return write_s3cmd_config(server, tmp_path / "s3cfg", signature_v2=request.param)
-
-
-def keys_of(client: Any, bucket: str) -> list[str]:
-    """Every key in ``bucket``, in listing order."""
-    return all_keys([client.list_objects_v2(Bucket=bucket)])
 
 
 def test_mb_creates_bucket(config: Path, client: Any, fresh_bucket: str) -> None:

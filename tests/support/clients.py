@@ -322,3 +322,8 @@ def run_rclone(config: Path, *args: str, check: bool = True) -> subprocess.Compl
 def all_keys(pages: Sequence[Mapping[str, Any]], field: str = "Contents") -> list[str]:
     """Every ``Key`` under ``field`` across listing pages, in order."""
     return [entry["Key"] for page in pages for entry in page.get(field, [])]
+
+
+def keys_of(client: Any, bucket: str) -> list[str]:
+    """Every key in ``bucket``, in listing order (every page, through a boto3 ``client``)."""
+    return all_keys(client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
