@@ -184,6 +184,8 @@ class StreamingRequest(server.Request):
     defaultContentType = None
     s3call: S3Call | None = None
     _started: float = 0.0
+    #: The channel reads UPLOAD_READ_BYTES at a time for this request's body.
+    _reads_raised = False
 
     def gotLength(self, length: int | None) -> None:
         self.content = BytesIO()
@@ -200,12 +202,14 @@ class StreamingRequest(server.Request):
             # Reading from the socket pauses while the disk falls behind.
             attach(channel.transport)
             channel.read_uploads_in(UPLOAD_READ_BYTES)
+            self._reads_raised = True
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         # Twisted's, less what nanio never reads: ``request.args`` (the
         # S3Call holds the decoded query; a presigned URL's is long) and HTML
         # form bodies (a body went to its sink).
-        cast(NanioChannel, self.channel).read_uploads_in(None)
+        if self._reads_raised:
+            cast(NanioChannel, self.channel).read_uploads_in(None)
         if self.content is not None:
             self.content.seek(0, 0)
         self.args = {}
