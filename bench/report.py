@@ -150,6 +150,35 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:,.1f}"
 
 
+def round_ratios(ours: Mapping[str, Any] | None, original: Mapping[str, Any] | None) -> list[float]:
+    """The ratio of each round: nanio's n-th timed run against the original's n-th.
+
+    The servers take turns round by round, so the n-th runs of both were
+    minutes apart at most: their ratio holds even when the machine's speed
+    drifts between rounds.  Empty unless both records have the same rounds.
+    """
+    if _ok_value(ours) is None or _ok_value(original) is None:
+        return []
+    assert ours is not None and original is not None
+    ours_rounds = ours.get("extra", {}).get("rounds") or []
+    original_rounds = original.get("extra", {}).get("rounds") or []
+    if len(ours_rounds) != len(original_rounds):
+        return []
+    pairs = zip(ours_rounds, original_rounds, strict=True)
+    ratios = [ratio(a["requests_per_second"], b["requests_per_second"], True) for a, b in pairs]
+    return [value for value in ratios if value is not None]
+
+
+def format_range(values: Sequence[float]) -> str:
+    """Ratios as ``2.10-2.45x`` (one: ``2.10x``), or "-" for none."""
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    if len(values) == 1:
+        return format_ratio(low)
+    return f"{low:.2f}-{high:.2f}x"
+
+
 def format_ratio(value: float | None) -> str:
     """A ratio as ``2.35x`` or "-"."""
     return "-" if value is None else f"{value:.2f}x"
@@ -212,6 +241,7 @@ def concurrent_table(document: Mapping[str, Any], workers: int) -> Table:
                     cell(ours, workload.unit),
                     cell(original, workload.unit),
                     format_ratio(ratio(_ok_value(ours), _ok_value(original), True)),
+                    format_range(round_ratios(ours, original)),
                     cell(ours, "ms", "p99_ms"),
                     cell(original, "ms", "p99_ms"),
                     format_ratio(
@@ -221,12 +251,14 @@ def concurrent_table(document: Mapping[str, Any], workers: int) -> Table:
             )
     plural = "worker" if workers == 1 else "workers"
     return Table(
-        title=f"{workers} {plural} per server: requests (or operations) per second and p99 latency",
+        title=f"{workers} {plural} per server: requests (or operations) per second and p99 latency"
+        " (medians of the rounds)",
         header=[
             "workload",
             "nanio /s",
             "original /s",
             "ratio",
+            "ratio by round",
             "nanio p99 ms",
             "original p99 ms",
             "p99 ratio",
@@ -371,7 +403,8 @@ def render_markdown(table: Table) -> str:
 RATIO_NOTE = (
     "ratio: how many times better nanio did than the original (> 1: nanio is better):"
     " nanio/original for rates, original/nanio for times and latencies. n/a: the server"
-    " cannot do it; failed: the run broke (see the JSON); -: not run."
+    " cannot do it; failed: the run broke (see the JSON); -: not run. ratio by round: the"
+    " lowest and highest ratio of one round's nanio run to the same round's original run."
 )
 
 
@@ -600,14 +633,23 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
         [
             "## How they were measured",
             "",
-            "- Both servers run on loopback, one after the other, each on a fresh data dir"
-            " filled with the same objects. With one worker the server is pinned to one CPU and"
-            " the load generator to another; with two workers the server may use both CPUs and"
-            " shares one with the load generator.",
+            "- The servers run on loopback, each on a fresh data dir filled with the same"
+            " objects. With one worker the server is pinned to one CPU and the load generator to"
+            " another; with two workers the server may use both CPUs and shares one with the"
+            " load generator.",
+            "- For the GET, HEAD, PUT and listing loads every server of a worker count is"
+            " started first; then each load runs"
+            f" {settings.get('rounds', 1)} round(s) of {settings.get('duration', '?')} s per"
+            " server, the servers taking turns (who goes first rotates) while the others sit"
+            " idle. The tables show each server's median round; CPU per request is over all"
+            " its rounds. A VM's speed drifts over minutes: taking turns shifts every server's"
+            " figures alike, and the range of the per-round ratios shows how far one round can"
+            " be trusted.",
             "- GET, PUT and ListObjectsV2: [wrk](https://github.com/wg/wrk) with presigned SigV4"
             " URLs (`bench/wrk/presigned.lua`), so the client does no signing;"
-            f" {settings.get('connections', 16)} connections, {settings.get('duration', '?')} s"
-            " after a warm-up. PUTs cycle over 64 keys. HEAD: `bench/wrk/headload.c`, a"
+            f" {settings.get('connections', 16)} connections, {settings.get('warmup', '?')} s"
+            " of warm-up before each timed run. PUTs cycle over 64 keys. HEAD:"
+            " `bench/wrk/headload.c`, a"
             " closed-loop keep-alive generator that works like wrk, because wrk 4.1 waits for"
             " the body a HEAD response announces and never completes one.",
             "- With two workers, the JSON records how each run's server CPU time split among"

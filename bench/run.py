@@ -5,13 +5,13 @@ Run from the repository root with the project's venv::
     .venv/bin/python bench/run.py [--quick] [--only get,head,put,list,boto3,tree,large]
                                   [--duration S] [--workers 1,2] [--write-docs]
 
-For each worker count it starts, one after the other, this checkout's
-``nanio serve --no-fsync``, the original and (for the writes) ``nanio serve``
-with fsync on, each on a fresh data dir filled with the same objects, and
-measures 4 KiB GET, HEAD and PUT, a 1,000-key ListObjectsV2 page (wrk or
-headload, presigned URLs) and a boto3 thread pool; with one worker, also the
-GET and HEAD of ``twisted_floor.py``, a Twisted Site that does no S3 work
-(the floor under any Twisted server here).  Then, with the first
+For each worker count it starts this checkout's ``nanio serve --no-fsync``,
+the original and (for the writes) ``nanio serve`` with fsync on, each on a
+fresh data dir filled with the same objects, and measures 4 KiB GET, HEAD and
+PUT and a 1,000-key ListObjectsV2 page (wrk or headload, presigned URLs) in
+rounds, the servers taking turns, then a boto3 thread pool; with one worker,
+also the GET and HEAD of ``twisted_floor.py``, a Twisted Site that does no S3
+work (the floor under any Twisted server here).  Then, with the first
 worker count, the time to first byte of a prefix listing in a bucket of a
 million hand-dropped files and the 1 GiB PUT and GET of ``large_objects.py``.
 It prints tables (nanio, original, ratio), writes the figures as JSON and a
@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,7 @@ class Defaults:
     """The values of the options that ``--quick`` changes."""
 
     duration: int
+    rounds: int
     warmup: int
     keys: int
     ttfb_samples: int
@@ -97,8 +98,9 @@ class Defaults:
 
 
 FULL = Defaults(
-    duration=10,
-    warmup=2,
+    duration=5,
+    rounds=3,
+    warmup=1,
     keys=1_000_000,
     ttfb_samples=9,
     large_gib=1.0,
@@ -106,7 +108,14 @@ FULL = Defaults(
     boto3_ops=2000,
 )
 QUICK = Defaults(
-    duration=3, warmup=1, keys=20_000, ttfb_samples=3, large_gib=0.25, repeat=1, boto3_ops=400
+    duration=3,
+    rounds=1,
+    warmup=1,
+    keys=20_000,
+    ttfb_samples=3,
+    large_gib=0.25,
+    repeat=1,
+    boto3_ops=400,
 )
 
 
@@ -159,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duration", type=int, help=f"seconds per load run (default {FULL.duration})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="timed load runs per server and workload, the servers taking turns; the median"
+        f" is reported (default {FULL.rounds})",
     )
     parser.add_argument(
         "--warmup",
@@ -247,6 +262,7 @@ def resolve_settings(arguments: argparse.Namespace) -> dict[str, Any]:
         "workers": arguments.workers,
         "connections": arguments.connections,
         "duration": pick(arguments.duration, defaults.duration),
+        "rounds": pick(arguments.rounds, defaults.rounds),
         "warmup": pick(arguments.warmup, defaults.warmup),
         "tree_keys": pick(arguments.keys, defaults.keys),
         "ttfb_samples": pick(arguments.ttfb_samples, defaults.ttfb_samples),
@@ -259,6 +275,7 @@ def resolve_settings(arguments: argparse.Namespace) -> dict[str, Any]:
         f"--{name} must be at least {least}"
         for name, key, least in (
             ("duration", "duration", 1),
+            ("rounds", "rounds", 1),
             ("warmup", "warmup", 0),
             ("connections", "connections", 1),
             ("ttfb-samples", "ttfb_samples", 1),
@@ -319,13 +336,48 @@ def _say(item: dict[str, Any], unit: str) -> None:
             if share is not None and item["workers"] > 1
             else ""
         )
-        print(f"    {item['workload']}: {item['value']:,.1f} {unit}{p99}{spread}", flush=True)
+        rounds = item["extra"].get("rounds") or []
+        each = (
+            " (rounds: " + ", ".join(f"{r['requests_per_second']:,.0f}" for r in rounds) + ")"
+            if len(rounds) > 1
+            else ""
+        )
+        figure = f"{item['value']:,.1f} {unit}{p99}{each}{spread}"
+        print(f"    {item['workload']} on {item['server']}: {figure}", flush=True)
     else:
-        print(f"    {item['workload']}: {item['status'].upper()}: {item['reason']}", flush=True)
+        status = f"{item['status'].upper()}: {item['reason']}"
+        print(f"    {item['workload']} on {item['server']}: {status}", flush=True)
+
+
+#: The load workloads, in the order they run.
+LOAD_WORKLOADS = ("get", "head", "list", "put")
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One timed load run of one server: the generator's figures and the server's CPU."""
+
+    result: small_objects.LoadResult
+    cpu_by_process: dict[int, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """The round as the record's ``extra["rounds"]`` holds it."""
+        cpu = sum(self.cpu_by_process.values())
+        return {
+            **self.result.to_json(),
+            "requests_per_second": self.result.requests_per_second,
+            "server_cpu_seconds": cpu,
+        }
 
 
 class SmallRun:
-    """One server process at one worker count: fill it, then every wanted workload."""
+    """One server process at one worker count: started and filled, then measured in rounds.
+
+    ``run_small`` starts every server of a worker count first, then takes
+    each load workload round by round, the servers' turns alternating, so a
+    machine whose speed drifts over minutes (a VM) shifts every server's
+    figures alike instead of whichever server ran last.
+    """
 
     def __init__(
         self,
@@ -345,62 +397,68 @@ class SmallRun:
         self.cpus = cpus
         self.work_dir = work_dir
         self.records: list[dict[str, Any]] = []
+        self.server: RunningServer | None = None
+        self._client: Any = None
+        self._data_dir = work_dir / f"data-{kind.key}-{workers}w"
+        #: The presigned loads, by workload.
+        self._specs: dict[str, small_objects.LoadSpec] = {}
+        #: The load workloads with rounds still to run.
+        self._open: set[str] = set()
+        self._rounds: dict[str, list[Round]] = {}
 
     def _add(self, item: dict[str, Any]) -> None:
         """Keep and print a record."""
         self.records.append(item)
         _say(item, report.WORKLOADS_BY_KEY[item["workload"]].unit)
 
-    def run(self) -> list[dict[str, Any]]:
-        """Start the server, measure, stop it; every wanted workload gets a record."""
-        data_dir = self.work_dir / f"data-{self.kind.key}-{self.workers}w"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        server: RunningServer | None = None
+    def _fail_the_rest(self, error: BaseException) -> None:
+        """A failed record for every wanted workload that has none yet."""
+        reason = _error_text(error)
+        done = {item["workload"] for item in self.records}
+        for workload in self.workloads:
+            if workload not in done:
+                self._add(record(workload, self.kind.key, self.workers, "failed", reason=reason))
+        self._open.clear()
+
+    def start(self) -> None:
+        """Start the server on a fresh data dir, fill it and presign the loads."""
+        shutil.rmtree(self._data_dir, ignore_errors=True)
         try:
-            server = start_server(
-                self.kind, data_dir, self.work_dir / f"{self.kind.key}-{self.workers}w.log"
+            self.server = start_server(
+                self.kind, self._data_dir, self.work_dir / f"{self.kind.key}-{self.workers}w.log"
             )
-            client = small_objects.s3_client(server.endpoint_url)
-            client.create_bucket(Bucket=small_objects.BUCKET)
-            self._measure(server, client)
+            self._client = small_objects.s3_client(self.server.endpoint_url)
+            self._client.create_bucket(Bucket=small_objects.BUCKET)
+            loads = [key for key in LOAD_WORKLOADS if key in self.workloads]
+            if any(key in self.workloads for key in ("get", "head", "list")):
+                small_objects.fill_read_data(self._client)
+            paths_dir = self.work_dir / f"paths-{self.kind.key}-{self.workers}w"
+            paths_dir.mkdir(parents=True, exist_ok=True)
+            for spec in small_objects.load_specs(self._client, paths_dir, loads):
+                self._specs[spec.workload] = spec
+            self._open.update(self._specs)
         except MEASUREMENT_ERRORS as e:
-            reason = _error_text(e)
-            done = {item["workload"] for item in self.records}
-            for workload in self.workloads:
-                if workload not in done:
-                    failed = record(workload, self.kind.key, self.workers, "failed", reason=reason)
-                    self._add(failed)
-        finally:
-            if server is not None:
-                peak = _peak_or_none(server)
-                exit_status = server.stop()
-                for item in self.records:
-                    item["extra"]["peak_rss_bytes"] = peak
-                    item["extra"]["server_exit_status"] = exit_status
-            shutil.rmtree(data_dir, ignore_errors=True)
-        return self.records
+            self._fail_the_rest(e)
 
-    def _measure(self, server: RunningServer, client: Any) -> None:
-        """Every wanted workload against a started server with its bucket."""
-        loads = [key for key in ("get", "head", "list", "put") if key in self.workloads]
-        if any(key in self.workloads for key in ("get", "head", "list")):
-            small_objects.fill_read_data(client)
-        paths_dir = self.work_dir / f"paths-{self.kind.key}-{self.workers}w"
-        paths_dir.mkdir(parents=True, exist_ok=True)
-        for spec in small_objects.load_specs(client, paths_dir, loads):
-            self._add(self._one_load(server, spec))
-        if "boto3_put" in self.workloads or "boto3_get" in self.workloads:
-            self._boto3(server, client)
+    def measures(self, workload: str) -> bool:
+        """Whether this server still has ``workload`` to measure."""
+        return workload in self._open
 
-    def _one_load(self, server: RunningServer, spec: small_objects.LoadSpec) -> dict[str, Any]:
-        """Probe, warm up and time one wrk or headload workload."""
-        assert self.tools is not None
+    def measure_round(self, workload: str) -> None:
+        """Warm up and time one round of ``workload`` (probing it first, in the first round)."""
+        assert self.tools is not None and self.server is not None
+        spec = self._specs[workload]
+        rounds = self._rounds.setdefault(workload, [])
+        server = self.server
         try:
-            small_objects.probe(server.port, spec)
-        except small_objects.WorkloadUnavailable as e:
-            return record(spec.workload, self.kind.key, self.workers, "n/a", reason=str(e))
-        connections = self.settings["connections"]
-        try:
+            if not rounds:
+                try:
+                    small_objects.probe(server.port, spec)
+                except small_objects.WorkloadUnavailable as e:
+                    self._open.discard(workload)
+                    self._add(record(workload, self.kind.key, self.workers, "n/a", reason=str(e)))
+                    return
+            connections = self.settings["connections"]
             # Writeback of the fill (or the previous run) lands now, not in the run.
             os.sync()
             if self.settings["warmup"] > 0:
@@ -417,17 +475,35 @@ class SmallRun:
                 pid: process_cpu_seconds(pid) - before for pid, before in cpu_before.items()
             }
         except MEASUREMENT_ERRORS as e:
-            return record(
-                spec.workload, self.kind.key, self.workers, "failed", reason=_error_text(e)
+            self._open.discard(workload)
+            self._add(
+                record(workload, self.kind.key, self.workers, "failed", reason=_error_text(e))
             )
+            return
+        rounds.append(Round(result, by_process))
+        verdict = small_objects.load_verdict(result)
+        if verdict is not None:
+            self._open.discard(workload)
+            self._add(self._load_record(workload, rounds, "failed", reason=verdict))
+        elif len(rounds) == self.settings["rounds"]:
+            self._open.discard(workload)
+            self._add(self._load_record(workload, rounds, "ok"))
+
+    def _load_record(
+        self, workload: str, rounds: Sequence[Round], status: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """The record of a load workload: the median round, CPU over all rounds."""
+        requests = sum(item.result.requests for item in rounds)
+        by_process: dict[int, float] = {}
+        for item in rounds:
+            for pid, cpu in item.cpu_by_process.items():
+                by_process[pid] = by_process.get(pid, 0.0) + cpu
         total_cpu = sum(by_process.values())
         extra = {
-            "tool": "headload" if spec.use_headload else "wrk",
-            "load": result.to_json(),
+            "tool": "headload" if self._specs[workload].use_headload else "wrk",
+            "rounds": [item.to_json() for item in rounds],
             "server_cpu_seconds": total_cpu,
-            "server_cpu_us_per_request": total_cpu * 1e6 / result.requests
-            if result.requests
-            else None,
+            "server_cpu_us_per_request": total_cpu * 1e6 / requests if requests else None,
             # With several workers: does the load spread over them, or does
             # one process accept every connection of the burst?
             "server_cpu_seconds_by_process": {str(pid): cpu for pid, cpu in by_process.items()},
@@ -435,20 +511,39 @@ class SmallRun:
             if total_cpu > 0
             else None,
         }
-        verdict = small_objects.load_verdict(result)
-        if verdict is not None:
-            return record(
-                spec.workload, self.kind.key, self.workers, "failed", reason=verdict, extra=extra
-            )
+        if status != "ok":
+            return record(workload, self.kind.key, self.workers, status, reason=reason, extra=extra)
         return record(
-            spec.workload,
+            workload,
             self.kind.key,
             self.workers,
             "ok",
-            value=result.requests_per_second,
-            p99_ms=result.p99_ms,
+            value=statistics.median(item.result.requests_per_second for item in rounds),
+            p99_ms=statistics.median(item.result.p99_ms for item in rounds),
             extra=extra,
         )
+
+    def finish(self) -> None:
+        """The boto3 rounds, then stop the server and note its peak RSS on every record."""
+        try:
+            wants_boto3 = "boto3_put" in self.workloads or "boto3_get" in self.workloads
+            if self.server is not None and wants_boto3:
+                self._boto3(self.server, self._client)
+        except MEASUREMENT_ERRORS as e:
+            self._fail_the_rest(e)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the server (if it runs) and remove its data dir."""
+        server, self.server = self.server, None
+        if server is not None:
+            peak = _peak_or_none(server)
+            exit_status = server.stop()
+            for item in self.records:
+                item["extra"]["peak_rss_bytes"] = peak
+                item["extra"]["server_exit_status"] = exit_status
+        shutil.rmtree(self._data_dir, ignore_errors=True)
 
     def _boto3(self, server: RunningServer, client: Any) -> None:
         """The boto3 thread-pool PUTs, then GETs of the same keys."""
@@ -491,6 +586,32 @@ class SmallRun:
                 "server_cpu_seconds": cpu_seconds,
             },
         )
+
+
+def run_small(runs: Sequence[SmallRun], rounds: int) -> list[dict[str, Any]]:
+    """Start every server, then each load workload round by round, turns rotating; then boto3."""
+    try:
+        for run in runs:
+            print(f"  starting {run.kind.description} ...", flush=True)
+            run.start()
+        for workload in LOAD_WORKLOADS:
+            for number in range(rounds):
+                takers = [run for run in runs if run.measures(workload)]
+                if not takers:
+                    break
+                # Who goes first changes each round: none always follows a
+                # particular other (a PUT run's writeback, say).
+                shift = number % len(takers)
+                for run in takers[shift:] + takers[:shift]:
+                    run.measure_round(workload)
+        for run in runs:
+            if "boto3_put" in run.workloads or "boto3_get" in run.workloads:
+                print(f"  boto3 on {run.kind.description} ...", flush=True)
+            run.finish()
+    finally:
+        for run in runs:
+            run.stop()
+    return [item for run in runs for item in run.records]
 
 
 def _peak_or_none(server: RunningServer) -> int | None:
@@ -670,31 +791,27 @@ def run_all(
             f" {plan.describe('load generator')}",
             flush=True,
         )
-        runs: list[tuple[Callable[..., ServerKind], dict[str, Any], list[str]]] = [
-            (ours_kind, {"executable": ours, "fsync": False}, concurrent),
-            (original_kind, {"executable": original_executable}, concurrent),
-            (ours_kind, {"executable": ours, "fsync": True}, writes),
+        servers: list[tuple[ServerKind, list[str]]] = [
+            (ours_kind(ours, fsync=False, cpus=plan, workers=workers), concurrent),
+            (original_kind(original_executable, cpus=plan, workers=workers), concurrent),
+            (ours_kind(ours, fsync=True, cpus=plan, workers=workers), writes),
         ]
-        for factory, options, wanted in runs:
+        floor_loads = [key for key in concurrent if key in FLOOR_WORKLOADS]
+        if workers == 1 and floor_loads:
+            servers.append((floor_kind(cpus=plan), floor_loads))
+        runs: list[SmallRun] = []
+        for kind, wanted in servers:
             if not wanted:
                 continue
-            kind = factory(cpus=plan, workers=workers, **options)
-            print(f"  {kind.description} ...", flush=True)
-            if workers != 1 and factory is ours_kind and not ours_has_workers:
+            if workers != 1 and kind.key != report.ORIGINAL and not ours_has_workers:
                 records.extend(
                     _unavailable(
                         kind, workers, wanted, "this nanio has no --workers option (issue 5)"
                     )
                 )
                 continue
-            records.extend(SmallRun(kind, workers, wanted, settings, tools, plan, work_dir).run())
-        floor_loads = [key for key in concurrent if key in FLOOR_WORKLOADS]
-        if workers == 1 and floor_loads:
-            kind = floor_kind(cpus=plan)
-            print(f"  {kind.description} ...", flush=True)
-            records.extend(
-                SmallRun(kind, workers, floor_loads, settings, tools, plan, work_dir).run()
-            )
+            runs.append(SmallRun(kind, workers, wanted, settings, tools, plan, work_dir))
+        records.extend(run_small(runs, settings["rounds"]))
     single_workers = settings["workers"][0]
     plan = cpus if single_workers == 1 else cpus.widened()
     single_ours_ok = single_workers == 1 or ours_has_workers

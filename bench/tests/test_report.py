@@ -83,10 +83,38 @@ def test_concurrent_table_has_an_fsync_row_for_writes() -> None:
         workloads=["put"],
     )
     rows = report.concurrent_table(document, 1).rows
-    assert [[row[0], row[3], row[5]] for row in rows] == [
+    assert [[row[0], row[3], row[6]] for row in rows] == [
         ["PUT 4 KiB, 16 conn (nanio --no-fsync)", "9.00x", "40.0"],
         ["PUT 4 KiB, 16 conn (nanio fsync on)", "3.00x", "40.0"],
     ]
+
+
+def _rounds(*rates: float) -> dict[str, Any]:
+    """A load record's extra with one round per rate."""
+    return {"rounds": [{"requests_per_second": rate} for rate in rates]}
+
+
+def test_ratio_by_round_pairs_each_round_of_both_servers() -> None:
+    """Round n of nanio is compared with round n of the original: the range of those ratios."""
+    document = _document(
+        [
+            _record("get", "nanio", 300.0, extra=_rounds(300.0, 200.0, 330.0)),
+            _record("get", "original", 100.0, extra=_rounds(100.0, 40.0, 110.0)),
+        ],
+        workloads=["get"],
+    )
+    rows = report.concurrent_table(document, 1).rows
+    assert [row[3:5] for row in rows] == [["3.00x", "3.00-5.00x"]]
+
+
+def test_ratio_by_round_needs_the_same_rounds_on_both_sides() -> None:
+    """No range when a side has no rounds (an old result) or a different number of them."""
+    ours = _record("get", "nanio", 300.0, extra=_rounds(300.0, 200.0))
+    assert report.round_ratios(ours, _record("get", "original", 100.0)) == []
+    uneven = _record("get", "original", 100.0, extra=_rounds(100.0))
+    assert report.round_ratios(ours, uneven) == []
+    failed = _record("get", "original", None, status="failed", extra=_rounds(1.0, 1.0))
+    assert report.format_range(report.round_ratios(ours, failed)) == "-"
 
 
 def test_single_stream_table_ratio_of_ttfb_favours_the_faster() -> None:
