@@ -67,6 +67,7 @@ from nanio.storage.atomic import (
     create_temp,
     release,
     set_aside,
+    worth_setting_aside,
     write_small_temp,
 )
 from nanio.storage.faults import os_error
@@ -395,7 +396,7 @@ def _place_file(
 
     def place(sidecar_temp: TempFile, data_fd: int, side_fd: int) -> None:
         """Clear the way; under the key's lock, rename the sidecar, then the data file."""
-        _clear_way(root, bucket, raw_key, bfd, dirs, leaf, data_fd, side_fd)
+        in_the_way = _clear_way(root, bucket, raw_key, bfd, dirs, leaf, data_fd, side_fd)
         with key_lock(root.locks_fd, bucket, raw_key, exclusive=True):
             if precondition is not None:
                 precondition(_current_etag(data_fd, side_fd, leaf, root.exact_mtime))
@@ -405,7 +406,11 @@ def _place_file(
             _rename_in(root, sidecar_temp.name, side_fd, name)
             sidecar_temp.committed()
             try:
-                _rename_in(root, temp.name, data_fd, leaf)
+                # Sized before the lock: a concurrent writer may have replaced
+                # it since, which only makes this a worse guess, never wrong.
+                _rename_in(
+                    root, temp.name, data_fd, leaf, set_aside_first=worth_setting_aside(in_the_way)
+                )
             except BaseException:
                 # Nothing old was in the way (invariant 3), yet the data
                 # directory refused the rename (no permission, a full or
@@ -499,16 +504,20 @@ def _clear_way(
     leaf: bytes,
     dfd: int,
     mfd: int,
-) -> None:
-    """Make sure the data file's name is free or a file: remove an empty leftover directory."""
+) -> int:
+    """Make sure the data file's name is free or a file: remove an empty leftover directory.
+
+    Returns the size of the file the rename will replace (0 when none).
+    """
     try:
         st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
-        return
+        return 0
     except OSError as e:
         raise os_error(e) from e
     if not stat.S_ISDIR(st.st_mode):
-        return  # a file (the old version) or a stray symlink: the rename replaces it
+        # A file (the old version) or a stray symlink: the rename replaces it.
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
     with key_lock(root.locks_fd, bucket, raw_key + b"/", exclusive=True):
         if _is_marker(bfd, (*dirs, leaf)):
             raise KeyConflict()  # the folder marker "key/" beside the object "key"
@@ -516,17 +525,24 @@ def _clear_way(
             os.rmdir(leaf, dir_fd=dfd)
         except OSError as e:
             if e.errno == errno.ENOENT:
-                return
+                return 0
             if e.errno in CONFLICT_ERRNOS:
                 raise KeyConflict() from None  # a prefix holding other objects
             raise os_error(e) from e
         # Its sidecar directory goes too when it holds nothing.
         _rmdir_quietly(mfd, leaf)
+    return 0
 
 
-def _rename_in(root: StoreRoot, temp_name: str, dir_fd: int, name: bytes) -> None:
-    """Rename a temp file over ``name`` in ``dir_fd``; the file it replaces is freed later."""
-    replaced = set_aside(root, dir_fd, name)
+def _rename_in(
+    root: StoreRoot, temp_name: str, dir_fd: int, name: bytes, *, set_aside_first: bool = False
+) -> None:
+    """Rename a temp file over ``name`` in ``dir_fd``.
+
+    With ``set_aside_first`` (a big file in the way) the file it replaces is
+    freed later, in the background; otherwise by the rename itself.
+    """
+    replaced = set_aside(root, dir_fd, name) if set_aside_first else None
     try:
         os.rename(temp_name, name, src_dir_fd=root.tmp_fd, dst_dir_fd=dir_fd)
     except OSError as e:

@@ -83,11 +83,13 @@ def test_sweep_keeps_a_small_temp_being_committed(store: Store, monkeypatch: Any
     real_rename_in = objects._rename_in
     survived: list[bool] = []
 
-    def sweep_then_rename(root: Any, temp_name: str, dir_fd: int, name: bytes) -> None:
+    def sweep_then_rename(
+        root: Any, temp_name: str, dir_fd: int, name: bytes, **options: bool
+    ) -> None:
         if temp_name.endswith(".new"):
             store.clean_temp()
             survived.append((tmp_dir(store) / temp_name).exists())
-        real_rename_in(root, temp_name, dir_fd, name)
+        real_rename_in(root, temp_name, dir_fd, name, **options)
 
     monkeypatch.setattr(objects, "_rename_in", sweep_then_rename)
     put(store, "k", b"committed while swept")

@@ -1,9 +1,10 @@
 """
-Replaced files are freed in the background; small uploads reserve their blocks.
+Replaced big files are freed in the background; small uploads reserve their blocks.
 
-``set_aside`` gives a file about to be replaced a second name in
+``set_aside`` gives a big file about to be replaced a second name in
 ``.nanio/tmp``; the store's ``background`` runs the unlink of that name
 later.  These tests hold the background work back to see both moments.
+Small files (and every sidecar) are freed by the rename that replaces them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from nanio.errors import InsufficientStorage, InternalError, NoSuchKey
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
-from nanio.storage.atomic import SET_ASIDE_SUFFIX, clean_temp
+from nanio.storage.atomic import SET_ASIDE_MIN_BYTES, SET_ASIDE_SUFFIX, clean_temp
 from nanio.storage.layout import Batched
 from tests.support.storage import read_object
 
@@ -57,6 +58,11 @@ def _meta(data: bytes) -> ObjectMeta:
     return ObjectMeta(etag=hashlib.md5(data).hexdigest(), size=len(data), last_modified=0.0)
 
 
+def _big(label: bytes) -> bytes:
+    """A body just big enough to be set aside when replaced, starting with ``label``."""
+    return label + b"." * (SET_ASIDE_MIN_BYTES - len(label))
+
+
 def _set_aside(store: Store) -> list[bytes]:
     """The contents of the files set aside in ``.nanio/tmp``, sorted."""
     tmp = Path(store.root) / ".nanio" / "tmp"
@@ -66,13 +72,24 @@ def _set_aside(store: Store) -> list[bytes]:
 def test_a_replaced_object_is_freed_by_the_background_work(
     held_store: Store, held: HeldBack
 ) -> None:
-    """Overwriting keeps the old bytes under a second name until the background frees them."""
-    held_store.put_object_bytes("bkt", "k", b"old bytes", _meta(b"old bytes"))
+    """A replaced big object keeps a second name until the background frees it."""
+    old = _big(b"old bytes")
+    held_store.put_object_bytes("bkt", "k", old, _meta(old))
     held.run()
     held_store.put_object_bytes("bkt", "k", b"new bytes", _meta(b"new bytes"))
     assert read_object(held_store, "k") == b"new bytes"
-    assert b"old bytes" in _set_aside(held_store)
+    assert _set_aside(held_store) == [old]  # its old sidecar was freed by the rename
     held.run()
+    assert _set_aside(held_store) == []
+    assert read_object(held_store, "k") == b"new bytes"
+
+
+def test_a_replaced_small_object_is_freed_by_the_rename(held_store: Store, held: HeldBack) -> None:
+    """Below SET_ASIDE_MIN_BYTES the thread hop costs more than freeing in place: no background."""
+    small = b"s" * (SET_ASIDE_MIN_BYTES - 1)
+    held_store.put_object_bytes("bkt", "k", small, _meta(small))
+    held_store.put_object_bytes("bkt", "k", b"new bytes", _meta(b"new bytes"))
+    assert held.work == []
     assert _set_aside(held_store) == []
     assert read_object(held_store, "k") == b"new bytes"
 
@@ -107,9 +124,10 @@ def test_without_background_nothing_stays_set_aside(store: Store) -> None:
 
 def test_a_sweep_removes_files_left_set_aside(held_store: Store, held: HeldBack) -> None:
     """Files set aside by a process that died before freeing them go at the next sweep."""
-    held_store.put_object_bytes("bkt", "k", b"v1", _meta(b"v1"))
+    v1 = _big(b"v1")
+    held_store.put_object_bytes("bkt", "k", v1, _meta(v1))
     held_store.put_object_bytes("bkt", "k", b"v2", _meta(b"v2"))
-    assert b"v1" in _set_aside(held_store)  # with its old sidecar
+    assert _set_aside(held_store) == [v1]
     held_store.clean_temp()
     assert _set_aside(held_store) == []
     held.run()  # the late unlink finds nothing and says nothing
@@ -184,10 +202,10 @@ def test_many_replaced_files_are_freed_by_one_background_run(
 ) -> None:
     """Overwrites while a run is pending add to it: one run frees them all, the next starts anew."""
     for i in range(6):
-        data = b"version %d" % i
+        data = _big(b"version %d" % i)
         held_store.put_object_bytes("bkt", "k", data, _meta(data))
-    assert len(held.work) == 1  # one run for the 10 replaced files (5 data, 5 sidecars)
-    assert len(_set_aside(held_store)) == 10
+    assert len(held.work) == 1  # one run for the 5 replaced files
+    assert len(_set_aside(held_store)) == 5
     held.run()
     assert _set_aside(held_store) == []
     held_store.put_object_bytes("bkt", "k", b"again", _meta(b"again"))
