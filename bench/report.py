@@ -335,14 +335,16 @@ def cpu_table(document: Mapping[str, Any]) -> Table:
     rows: list[list[str]] = []
     for workers in settings["workers"]:
         for workload in WORKLOADS:
-            if workload.key not in ("get", "head", "put", "list"):
+            if not workload.concurrent:
                 continue
             if workload.key not in settings["workloads"]:
                 continue
             original = find(records, workload.key, ORIGINAL, workers)
-            original_cpu = _cpu_per_request(original)
+            original_cpu = _extra_value(original, "server_cpu_us_per_request")
             for server, suffix in _compared_rows(records, workload, workers):
-                ours_cpu = _cpu_per_request(find(records, workload.key, server, workers))
+                ours_cpu = _extra_value(
+                    find(records, workload.key, server, workers), "server_cpu_us_per_request"
+                )
                 rows.append(
                     [
                         f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
@@ -359,12 +361,52 @@ def cpu_table(document: Mapping[str, Any]) -> Table:
     )
 
 
-def _cpu_per_request(record: Mapping[str, Any] | None) -> float | None:
-    """A load record's server CPU microseconds per request."""
+def client_table(document: Mapping[str, Any]) -> Table:
+    """The boto3 client's own CPU: how busy its one core was, and its CPU per operation."""
+    records = document["records"]
+    settings = document["settings"]
+    rows: list[list[str]] = []
+    for workers in settings["workers"]:
+        for workload in WORKLOADS:
+            if not workload.key.startswith("boto3") or workload.key not in settings["workloads"]:
+                continue
+            original = find(records, workload.key, ORIGINAL, workers)
+            for server, suffix in _ours_rows(workload):
+                ours = find(records, workload.key, server, workers)
+                rows.append(
+                    [
+                        f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
+                        _share_cell(_extra_value(ours, "client_cpu_share")),
+                        _share_cell(_extra_value(original, "client_cpu_share")),
+                        format_value(_extra_value(ours, "client_cpu_us_per_operation"), "us"),
+                        format_value(_extra_value(original, "client_cpu_us_per_operation"), "us"),
+                    ]
+                )
+    return Table(
+        title="the boto3 client's own CPU: how busy its one core was, and its CPU per operation"
+        " (near 100%: the client, not the server, set the rate)",
+        header=[
+            "workload",
+            "client busy, nanio",
+            "client busy, original",
+            "client us per op, nanio",
+            "client us per op, original",
+        ],
+        rows=rows,
+    )
+
+
+def _extra_value(record: Mapping[str, Any] | None, name: str) -> float | None:
+    """A figure from an ok record's ``extra``, or None."""
     if record is None or record["status"] != "ok":
         return None
-    value = record.get("extra", {}).get("server_cpu_us_per_request")
+    value = record.get("extra", {}).get(name)
     return None if value is None else float(value)
+
+
+def _share_cell(share: float | None) -> str:
+    """A fraction as a whole percentage, or "-"."""
+    return "-" if share is None else f"{share:.0%}"
 
 
 def tables(document: Mapping[str, Any]) -> list[Table]:
@@ -373,6 +415,7 @@ def tables(document: Mapping[str, Any]) -> list[Table]:
     result = [concurrent_table(document, workers) for workers in settings["workers"]]
     result.append(single_stream_table(document))
     result.append(cpu_table(document))
+    result.append(client_table(document))
     return [table for table in result if table.rows]
 
 
@@ -637,14 +680,14 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
             " objects. With one worker the server is pinned to one CPU and the load generator to"
             " another; with two workers the server may use both CPUs and shares one with the"
             " load generator.",
-            "- For the GET, HEAD, PUT and listing loads every server of a worker count is"
+            "- For the GET, HEAD, PUT, listing and boto3 loads every server of a worker count is"
             " started first; then each load runs"
-            f" {settings.get('rounds', 1)} round(s) of {settings.get('duration', '?')} s per"
-            " server, the servers taking turns (who goes first rotates) while the others sit"
-            " idle. The tables show each server's median round; CPU per request is over all"
-            " its rounds. A VM's speed drifts over minutes: taking turns shifts every server's"
-            " figures alike, and the range of the per-round ratios shows how far one round can"
-            " be trusted.",
+            f" {settings.get('rounds', 1)} round(s) per server ({settings.get('duration', '?')} s"
+            " of wrk or headload; boto3: its PUTs and GETs), the servers taking turns (who"
+            " goes first rotates) while the others sit idle. The tables show each server's"
+            " median round; CPU per request is over all its rounds. A VM's speed drifts over"
+            " minutes: taking turns shifts every server's figures alike, and the range of the"
+            " per-round ratios shows how far one round can be trusted.",
             "- GET, PUT and ListObjectsV2: [wrk](https://github.com/wg/wrk) with presigned SigV4"
             " URLs (`bench/wrk/presigned.lua`), so the client does no signing;"
             f" {settings.get('connections', 16)} connections, {settings.get('warmup', '?')} s"
@@ -656,7 +699,11 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
             " the server's processes (`busiest_process_cpu_share`): a share near 100% means one"
             " process served every connection.",
             "- The boto3 rows are a real client's view: one boto3 client in a pool of threads"
-            " (pinned to the client's CPU), its own signing and parsing included.",
+            " (pinned to the client's CPU), its own signing and parsing included. Each of its"
+            " rounds PUTs keys of its own, then GETs them. The last table shows how busy the"
+            " client's one core was: near 100%, the client set the rate, and the ratio says"
+            " more about boto3 than about either server (the server-CPU table says what each"
+            " server spent per operation).",
             f"- The listing bucket holds {settings.get('tree_keys', 0):,} files dropped in by"
             " hand (no sidecars; both servers list such files from `stat`), 1,000 per top"
             " directory `prefix-NNN/`, 100 per `sub-NN/`; the listed prefix covers ten top"

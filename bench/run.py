@@ -342,7 +342,9 @@ def _say(item: dict[str, Any], unit: str) -> None:
             if len(rounds) > 1
             else ""
         )
-        figure = f"{item['value']:,.1f} {unit}{p99}{each}{spread}"
+        client = item["extra"].get("client_cpu_share")
+        busy = f" (client's core busy {client:.0%})" if client is not None else ""
+        figure = f"{item['value']:,.1f} {unit}{p99}{each}{spread}{busy}"
         print(f"    {item['workload']} on {item['server']}: {figure}", flush=True)
     else:
         status = f"{item['status'].upper()}: {item['reason']}"
@@ -351,6 +353,10 @@ def _say(item: dict[str, Any], unit: str) -> None:
 
 #: The load workloads, in the order they run.
 LOAD_WORKLOADS = ("get", "head", "list", "put")
+#: The boto3 pool's rounds: each PUTs keys of its own (boto3_put), then GETs them (boto3_get).
+BOTO3_ROUNDS = "boto3"
+#: What is measured in rounds, the servers taking turns, in this order.
+ROUND_WORKLOADS = (*LOAD_WORKLOADS, BOTO3_ROUNDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +411,9 @@ class SmallRun:
         #: The load workloads with rounds still to run.
         self._open: set[str] = set()
         self._rounds: dict[str, list[Round]] = {}
+        #: The boto3 rounds: (figures, server CPU seconds) by workload.
+        self._pool_rounds: dict[str, list[tuple[small_objects.PoolRound, float]]] = {}
+        self._boto3_rounds_done = 0
 
     def _add(self, item: dict[str, Any]) -> None:
         """Keep and print a record."""
@@ -437,6 +446,8 @@ class SmallRun:
             for spec in small_objects.load_specs(self._client, paths_dir, loads):
                 self._specs[spec.workload] = spec
             self._open.update(self._specs)
+            if "boto3_put" in self.workloads or "boto3_get" in self.workloads:
+                self._open.add(BOTO3_ROUNDS)
         except MEASUREMENT_ERRORS as e:
             self._fail_the_rest(e)
 
@@ -446,6 +457,9 @@ class SmallRun:
 
     def measure_round(self, workload: str) -> None:
         """Warm up and time one round of ``workload`` (probing it first, in the first round)."""
+        if workload == BOTO3_ROUNDS:
+            self._measure_boto3_round()
+            return
         assert self.tools is not None and self.server is not None
         spec = self._specs[workload]
         rounds = self._rounds.setdefault(workload, [])
@@ -524,15 +538,8 @@ class SmallRun:
         )
 
     def finish(self) -> None:
-        """The boto3 rounds, then stop the server and note its peak RSS on every record."""
-        try:
-            wants_boto3 = "boto3_put" in self.workloads or "boto3_get" in self.workloads
-            if self.server is not None and wants_boto3:
-                self._boto3(self.server, self._client)
-        except MEASUREMENT_ERRORS as e:
-            self._fail_the_rest(e)
-        finally:
-            self.stop()
+        """Stop the server and note its peak RSS on every record."""
+        self.stop()
 
     def stop(self) -> None:
         """Stop the server (if it runs) and remove its data dir."""
@@ -545,56 +552,101 @@ class SmallRun:
                 item["extra"]["server_exit_status"] = exit_status
         shutil.rmtree(self._data_dir, ignore_errors=True)
 
-    def _boto3(self, server: RunningServer, client: Any) -> None:
-        """The boto3 thread-pool PUTs, then GETs of the same keys."""
-        count = self.settings["boto3_operations"]
-        threads = self.settings["boto3_threads"]
-        os.sync()
-        if "boto3_put" in self.workloads:
-            self._add(self._boto3_round(server, "put", count, threads))
-        elif "boto3_get" in self.workloads:
-            keys = [small_objects.boto3_key(i) for i in range(count)]
-            small_objects.put_many(client, keys, small_objects.small_body())
-        if "boto3_get" in self.workloads:
-            self._add(self._boto3_round(server, "get", count, threads))
-
-    def _boto3_round(
-        self, server: RunningServer, operation: str, count: int, threads: int
-    ) -> dict[str, Any]:
-        """One timed boto3 round as a record."""
-        workload = f"boto3_{operation}"
+    def _measure_boto3_round(self) -> None:
+        """One boto3 round: PUTs of keys of the round's own, then GETs of the same keys."""
+        assert self.server is not None
+        number = self._boto3_rounds_done
+        self._boto3_rounds_done += 1
         try:
-            server.wait_until_idle()
-            cpu_before = server.cpu_seconds()
-            result = small_objects.boto3_round(
-                server.endpoint_url, operation, count, threads, self.cpus
-            )
-            cpu_seconds = server.cpu_seconds() - cpu_before
+            # Writeback of the loads (or the previous round) lands now, not in the round.
+            os.sync()
+            if "boto3_put" in self.workloads:
+                self._pool_round("boto3_put", number)
+            else:
+                keys = [small_objects.boto3_key(i, number) for i in range(self._boto3_count)]
+                small_objects.put_many(self._client, keys, small_objects.small_body())
+            if "boto3_get" in self.workloads:
+                self._pool_round("boto3_get", number)
         except MEASUREMENT_ERRORS as e:
-            return record(workload, self.kind.key, self.workers, "failed", reason=_error_text(e))
+            self._fail_the_rest(e)
+            return
+        if self._boto3_rounds_done == self.settings["rounds"]:
+            self._open.discard(BOTO3_ROUNDS)
+            for workload, rounds in self._pool_rounds.items():
+                self._add(self._pool_record(workload, rounds))
+
+    @property
+    def _boto3_count(self) -> int:
+        count: int = self.settings["boto3_operations"]
+        return count
+
+    def _pool_round(self, workload: str, number: int) -> None:
+        """Time one boto3 round of ``workload`` and keep it with the server's CPU meanwhile."""
+        assert self.server is not None
+        server = self.server
+        server.wait_until_idle()
+        cpu_before = server.cpu_seconds()
+        result = small_objects.boto3_round(
+            server.endpoint_url,
+            "put" if workload == "boto3_put" else "get",
+            self._boto3_count,
+            self.settings["boto3_threads"],
+            self.cpus,
+            round_number=number,
+        )
+        cpu = server.cpu_seconds() - cpu_before
+        self._pool_rounds.setdefault(workload, []).append((result, cpu))
+
+    def _pool_record(
+        self, workload: str, rounds: Sequence[tuple[small_objects.PoolRound, float]]
+    ) -> dict[str, Any]:
+        """The record of a boto3 workload: the median round; CPU over all rounds."""
+        operations = sum(result.operations for result, _ in rounds)
+        seconds = sum(result.seconds for result, _ in rounds)
+        server_cpu = sum(cpu for _, cpu in rounds)
+        client_cpu = sum(result.client_cpu_seconds for result, _ in rounds)
         return record(
             workload,
             self.kind.key,
             self.workers,
             "ok",
-            value=result.operations_per_second,
-            p99_ms=result.p99_ms,
+            value=statistics.median(result.operations_per_second for result, _ in rounds),
+            p99_ms=statistics.median(result.p99_ms for result, _ in rounds),
             extra={
-                "operations": result.operations,
-                "seconds": result.seconds,
-                "p50_ms": small_objects.percentile(result.latencies_s, 50.0) * 1000.0,
-                "server_cpu_seconds": cpu_seconds,
+                "operations": self._boto3_count,
+                "rounds": [
+                    {
+                        "operations": result.operations,
+                        "seconds": result.seconds,
+                        "requests_per_second": result.operations_per_second,
+                        "p50_ms": small_objects.percentile(result.latencies_s, 50.0) * 1000.0,
+                        "p99_ms": result.p99_ms,
+                        "server_cpu_seconds": cpu,
+                        "client_cpu_seconds": result.client_cpu_seconds,
+                    }
+                    for result, cpu in rounds
+                ],
+                "server_cpu_seconds": server_cpu,
+                "server_cpu_us_per_request": server_cpu * 1e6 / operations if operations else None,
+                "client_cpu_us_per_operation": client_cpu * 1e6 / operations
+                if operations
+                else None,
+                # Near 1: the client's one core was never idle, so the client,
+                # not the server, set the rate.
+                "client_cpu_share": client_cpu / seconds if seconds > 0 else None,
             },
         )
 
 
 def run_small(runs: Sequence[SmallRun], rounds: int) -> list[dict[str, Any]]:
-    """Start every server, then each load workload round by round, turns rotating; then boto3."""
+    """Start every server, then each workload round by round (boto3 last), turns rotating."""
     try:
         for run in runs:
             print(f"  starting {run.kind.description} ...", flush=True)
             run.start()
-        for workload in LOAD_WORKLOADS:
+        for workload in ROUND_WORKLOADS:
+            if workload == BOTO3_ROUNDS and any(run.measures(workload) for run in runs):
+                print("  boto3 rounds ...", flush=True)
             for number in range(rounds):
                 takers = [run for run in runs if run.measures(workload)]
                 if not takers:
@@ -605,8 +657,6 @@ def run_small(runs: Sequence[SmallRun], rounds: int) -> list[dict[str, Any]]:
                 for run in takers[shift:] + takers[:shift]:
                     run.measure_round(workload)
         for run in runs:
-            if "boto3_put" in run.workloads or "boto3_get" in run.workloads:
-                print(f"  boto3 on {run.kind.description} ...", flush=True)
             run.finish()
     finally:
         for run in runs:

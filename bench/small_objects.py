@@ -240,9 +240,9 @@ def list_key(index: int) -> str:
     return f"{LIST_PREFIX}key-{index:04d}"
 
 
-def boto3_key(index: int) -> str:
-    """The index-th key of the boto3 thread-pool run."""
-    return f"boto3/key-{index:05d}"
+def boto3_key(index: int, round_number: int = 0) -> str:
+    """The index-th key of a boto3 thread-pool round: each round PUTs keys of its own."""
+    return f"boto3/round-{round_number}/key-{index:05d}"
 
 
 def put_many(client: Any, keys: Sequence[str], body: bytes, threads: int = FILL_THREADS) -> None:
@@ -422,6 +422,13 @@ class PoolRound:
     operations: int
     seconds: float
     latencies_s: list[float]
+    #: CPU time the client process (boto3 and its threads) used meanwhile.
+    client_cpu_seconds: float = 0.0
+
+    @property
+    def client_cpu_share(self) -> float:
+        """How busy the client's one core was: near 1, the client set the pace."""
+        return self.client_cpu_seconds / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def operations_per_second(self) -> float:
@@ -449,11 +456,12 @@ def boto3_round(
     count: int,
     threads: int,
     cpus: CpuPlan,
+    round_number: int = 0,
 ) -> PoolRound:
     """``count`` 4 KiB PUTs or GETs from a pool of ``threads`` threads sharing one client."""
     client = s3_client(endpoint_url, pool_size=threads)
     body = small_body()
-    keys = [boto3_key(i) for i in range(count)]
+    keys = [boto3_key(i, round_number) for i in range(count)]
 
     def put(key: str) -> float:
         started = time.perf_counter()
@@ -480,12 +488,18 @@ def boto3_round(
             warm_keys = [f"boto3/warm-{i:02d}" for i in range(threads)]
             for _ in pool.map(put, warm_keys):
                 pass
+            # The harness does nothing else meanwhile: its process CPU time
+            # is the client's.
+            cpu_started = time.process_time()
             started = time.perf_counter()
             latencies = list(pool.map(action, keys))
             elapsed = time.perf_counter() - started
+            client_cpu = time.process_time() - cpu_started
     finally:
         os.sched_setaffinity(0, previous)
-    return PoolRound(operations=count, seconds=elapsed, latencies_s=latencies)
+    return PoolRound(
+        operations=count, seconds=elapsed, latencies_s=latencies, client_cpu_seconds=client_cpu
+    )
 
 
 def tree_top_count(key_count: int) -> int:

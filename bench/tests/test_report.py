@@ -267,3 +267,44 @@ def test_docs_page_of_a_busy_machine_says_so() -> None:
     document = _document([_record("get", "nanio", 1.0)])
     document["machine"]["load_average_at_start"] = [3.0, 2.0, 1.0]
     assert "The machine was busy" in report.docs_page(document, "p.png", "r.json")
+
+
+def _boto3_extra(client_share: float, client_us: float, server_us: float) -> dict[str, Any]:
+    return {
+        "client_cpu_share": client_share,
+        "client_cpu_us_per_operation": client_us,
+        "server_cpu_us_per_request": server_us,
+    }
+
+
+def test_client_table_shows_how_busy_the_boto3_client_was() -> None:
+    """Each boto3 row: the client's core busy share and CPU per operation, for both servers."""
+    document = _document(
+        [
+            _record("boto3_get", "nanio", 400.0, extra=_boto3_extra(0.97, 2400.0, 300.0)),
+            _record("boto3_get", "original", 420.0, extra=_boto3_extra(0.55, 1300.0, 1200.0)),
+        ],
+        workloads=["boto3_get"],
+    )
+    rows = report.client_table(document).rows
+    assert [row[1:] for row in rows] == [["97%", "55%", "2,400.0", "1,300.0"]]
+
+
+def test_cpu_table_has_the_boto3_rows_as_well() -> None:
+    """Server CPU per operation of the boto3 runs, against the original's."""
+    document = _document(
+        [
+            _record("boto3_get", "nanio", 400.0, extra=_boto3_extra(0.97, 2400.0, 300.0)),
+            _record("boto3_get", "original", 420.0, extra=_boto3_extra(0.55, 1300.0, 1200.0)),
+        ],
+        workloads=["boto3_get"],
+    )
+    rows = report.cpu_table(document).rows
+    assert [row[1:] for row in rows] == [["300.0", "1,200.0", "4.00x"]]
+
+
+def test_client_table_is_left_out_without_boto3_runs() -> None:
+    """A run without the boto3 pool has no client table."""
+    document = _document([_record("get", "nanio", 300.0)], workloads=["get"])
+    titles = [table.title for table in report.tables(document)]
+    assert not any("boto3 client" in title for title in titles)

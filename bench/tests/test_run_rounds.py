@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import run
+import small_objects
+from _servers import CpuPlan, ours_kind
+
+NOT_PINNED = CpuPlan(server_cpu=None, client_cpu=None)
 
 
 class FakeRun:
@@ -72,3 +78,57 @@ def test_every_server_is_stopped_even_when_a_round_raises() -> None:
     with pytest.raises(KeyboardInterrupt):
         run.run_small(runs, rounds=1)  # type: ignore[arg-type]
     assert {"stop a", "stop b"} <= set(log)
+
+
+def test_boto3_rounds_come_after_the_loads_and_take_turns_too() -> None:
+    """The boto3 pool is one more workload in rounds: last, who goes first rotating."""
+    log: list[str] = []
+    runs = [FakeRun(name, log, ["put", run.BOTO3_ROUNDS]) for name in ("a", "b")]
+    run.run_small(runs, rounds=2)  # type: ignore[arg-type]
+    measured = [line for line in log if line.split()[0] in ("put", run.BOTO3_ROUNDS)]
+    assert measured == [
+        "put a",
+        "put b",
+        "put b",
+        "put a",
+        "boto3 a",
+        "boto3 b",
+        "boto3 b",
+        "boto3 a",
+    ]
+
+
+def test_boto3_rounds_against_a_real_nanio(tmp_path: Path) -> None:
+    """Each round PUTs keys of its own and GETs them; the records hold every round and the CPU."""
+    executable = Path(sys.executable).with_name("nanio")
+    small = run.SmallRun(
+        ours_kind(executable, fsync=False, cpus=NOT_PINNED),
+        workers=1,
+        workloads=["boto3_put", "boto3_get"],
+        settings={"rounds": 2, "boto3_operations": 24, "boto3_threads": 4},
+        tools=None,
+        cpus=NOT_PINNED,
+        work_dir=tmp_path,
+    )
+    small.start()
+    keys_after_rounds = []
+    try:
+        while small.measures(run.BOTO3_ROUNDS):
+            small.measure_round(run.BOTO3_ROUNDS)
+            listing = small._client.list_objects_v2(
+                Bucket=small_objects.BUCKET, Prefix="boto3/round-"
+            )
+            keys_after_rounds.append(len(listing.get("Contents", [])))
+    finally:
+        small.finish()
+    records = {item["workload"]: item for item in small.records}
+
+    assert keys_after_rounds == [24, 48]
+    for workload in ("boto3_put", "boto3_get"):
+        item = records[workload]
+        rounds = item["extra"]["rounds"]
+        assert (item["status"], len(rounds), item["value"] > 0) == ("ok", 2, True)
+        assert all(r["operations"] == 24 and r["requests_per_second"] > 0 for r in rounds)
+        assert item["extra"]["server_cpu_us_per_request"] > 0
+        assert item["extra"]["client_cpu_us_per_operation"] > 0
+        assert item["extra"]["client_cpu_share"] > 0
