@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,31 +328,36 @@ def _peak_cell(record: Mapping[str, Any] | None) -> str:
     return "-" if peak is None else f"{peak / MIB_BYTES:.1f}"
 
 
+def _each_run_workload(
+    document: Mapping[str, Any], wanted: Callable[[Workload], bool]
+) -> Iterator[tuple[int, Workload, Mapping[str, Any] | None]]:
+    """(worker count, workload, the original's record) of every wanted workload the run had."""
+    settings = document["settings"]
+    for workers in settings["workers"]:
+        for workload in WORKLOADS:
+            if wanted(workload) and workload.key in settings["workloads"]:
+                yield workers, workload, find(document["records"], workload.key, ORIGINAL, workers)
+
+
 def cpu_table(document: Mapping[str, Any]) -> Table:
-    """Server CPU microseconds per request of the load workloads (user + system)."""
+    """Server CPU microseconds per request of the concurrent workloads (user + system)."""
     records = document["records"]
     settings = document["settings"]
     rows: list[list[str]] = []
-    for workers in settings["workers"]:
-        for workload in WORKLOADS:
-            if not workload.concurrent:
-                continue
-            if workload.key not in settings["workloads"]:
-                continue
-            original = find(records, workload.key, ORIGINAL, workers)
-            original_cpu = _extra_value(original, "server_cpu_us_per_request")
-            for server, suffix in _compared_rows(records, workload, workers):
-                ours_cpu = _extra_value(
-                    find(records, workload.key, server, workers), "server_cpu_us_per_request"
-                )
-                rows.append(
-                    [
-                        f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
-                        format_value(ours_cpu, "us"),
-                        format_value(original_cpu, "us"),
-                        format_ratio(ratio(ours_cpu, original_cpu, False)),
-                    ]
-                )
+    for workers, workload, original in _each_run_workload(document, lambda w: w.concurrent):
+        original_cpu = _extra_value(original, "server_cpu_us_per_request")
+        for server, suffix in _compared_rows(records, workload, workers):
+            ours_cpu = _extra_value(
+                find(records, workload.key, server, workers), "server_cpu_us_per_request"
+            )
+            rows.append(
+                [
+                    f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
+                    format_value(ours_cpu, "us"),
+                    format_value(original_cpu, "us"),
+                    format_ratio(ratio(ours_cpu, original_cpu, False)),
+                ]
+            )
     return Table(
         title="server CPU time per request, microseconds (user + system, all processes;"
         " steadier than wall-clock rates on a busy machine)",
@@ -366,22 +371,20 @@ def client_table(document: Mapping[str, Any]) -> Table:
     records = document["records"]
     settings = document["settings"]
     rows: list[list[str]] = []
-    for workers in settings["workers"]:
-        for workload in WORKLOADS:
-            if not workload.key.startswith("boto3") or workload.key not in settings["workloads"]:
-                continue
-            original = find(records, workload.key, ORIGINAL, workers)
-            for server, suffix in _ours_rows(workload):
-                ours = find(records, workload.key, server, workers)
-                rows.append(
-                    [
-                        f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
-                        _share_cell(_extra_value(ours, "client_cpu_share")),
-                        _share_cell(_extra_value(original, "client_cpu_share")),
-                        format_value(_extra_value(ours, "client_cpu_us_per_operation"), "us"),
-                        format_value(_extra_value(original, "client_cpu_us_per_operation"), "us"),
-                    ]
-                )
+    for workers, workload, original in _each_run_workload(
+        document, lambda w: w.key.startswith("boto3")
+    ):
+        for server, suffix in _ours_rows(workload):
+            ours = find(records, workload.key, server, workers)
+            rows.append(
+                [
+                    f"{workload_label(workload.key, settings)}{suffix}, {workers}w",
+                    _share_cell(_extra_value(ours, "client_cpu_share")),
+                    _share_cell(_extra_value(original, "client_cpu_share")),
+                    format_value(_extra_value(ours, "client_cpu_us_per_operation"), "us"),
+                    format_value(_extra_value(original, "client_cpu_us_per_operation"), "us"),
+                ]
+            )
     return Table(
         title="the boto3 client's own CPU: how busy its one core was, and its CPU per operation"
         " (near 100%: the client, not the server, set the rate)",

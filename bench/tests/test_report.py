@@ -277,29 +277,26 @@ def _boto3_extra(client_share: float, client_us: float, server_us: float) -> dic
     }
 
 
-def test_client_table_shows_how_busy_the_boto3_client_was() -> None:
-    """Each boto3 row: the client's core busy share and CPU per operation, for both servers."""
-    document = _document(
+def _boto3_get_document() -> dict[str, Any]:
+    """A run of boto3 GETs only, on both servers."""
+    return _document(
         [
             _record("boto3_get", "nanio", 400.0, extra=_boto3_extra(0.97, 2400.0, 300.0)),
             _record("boto3_get", "original", 420.0, extra=_boto3_extra(0.55, 1300.0, 1200.0)),
         ],
         workloads=["boto3_get"],
     )
-    rows = report.client_table(document).rows
+
+
+def test_client_table_shows_how_busy_the_boto3_client_was() -> None:
+    """Each boto3 row: the client's core busy share and CPU per operation, for both servers."""
+    rows = report.client_table(_boto3_get_document()).rows
     assert [row[1:] for row in rows] == [["97%", "55%", "2,400.0", "1,300.0"]]
 
 
 def test_cpu_table_has_the_boto3_rows_as_well() -> None:
     """Server CPU per operation of the boto3 runs, against the original's."""
-    document = _document(
-        [
-            _record("boto3_get", "nanio", 400.0, extra=_boto3_extra(0.97, 2400.0, 300.0)),
-            _record("boto3_get", "original", 420.0, extra=_boto3_extra(0.55, 1300.0, 1200.0)),
-        ],
-        workloads=["boto3_get"],
-    )
-    rows = report.cpu_table(document).rows
+    rows = report.cpu_table(_boto3_get_document()).rows
     assert [row[1:] for row in rows] == [["300.0", "1,200.0", "4.00x"]]
 
 
