@@ -322,9 +322,7 @@ def single_stream_table(document: Mapping[str, Any]) -> Table:
 
 def _peak_cell(record: Mapping[str, Any] | None) -> str:
     """A record's server peak RSS in MiB, or "-"."""
-    if record is None or record["status"] != "ok":
-        return "-"
-    peak = record.get("extra", {}).get("peak_rss_bytes")
+    peak = _extra_value(record, "peak_rss_bytes")
     return "-" if peak is None else f"{peak / MIB_BYTES:.1f}"
 
 

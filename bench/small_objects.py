@@ -426,11 +426,6 @@ class PoolRound:
     client_cpu_seconds: float = 0.0
 
     @property
-    def client_cpu_share(self) -> float:
-        """How busy the client's one core was: near 1, the client set the pace."""
-        return self.client_cpu_seconds / self.seconds if self.seconds > 0 else 0.0
-
-    @property
     def operations_per_second(self) -> float:
         """Completed operations per second of wall time."""
         return self.operations / self.seconds if self.seconds > 0 else 0.0
