@@ -10,7 +10,9 @@ private names of Twisted's write buffer that send_whole reads.
 
 from __future__ import annotations
 
+import select
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -149,12 +151,8 @@ def test_answer_after_queued_bytes_waits_behind_them(connection: SocketConnectio
     assert answer.startswith(b"queued before\r\nHTTP/1.1 200 ")
 
 
-def test_upload_bodies_are_read_in_large_pieces(connection: SocketConnection) -> None:
-    """While a PUT body arrives, one read may take more than Twisted's 64 KiB; then 64 KiB again."""
-    body = bytes(range(256)) * (3 * UPLOAD_READ_BYTES // 256)
-    head, body = raw_request("PUT", "/bkt/uploaded", body=body)
-    connection.peer.setblocking(True)
-    connection.peer.sendall(head + body)
+def _count_reads(connection: SocketConnection) -> list[int]:
+    """Record the size of every piece the channel is given from now on."""
     reads: list[int] = []
     receive = connection.channel.dataReceived
 
@@ -163,10 +161,48 @@ def test_upload_bodies_are_read_in_large_pieces(connection: SocketConnection) ->
         receive(data)
 
     connection.channel.dataReceived = counted  # type: ignore[method-assign]
-    while sum(reads) < len(head) + len(body):
-        connection.transport.doRead()
+    return reads
+
+
+def test_upload_bodies_are_read_in_large_pieces(connection: SocketConnection) -> None:
+    """A large PUT body may be read more than Twisted's 64 KiB at a time; then 64 KiB again."""
+    body = bytes(range(256)) * (3 * UPLOAD_READ_BYTES // 256)
+    head, body = raw_request("PUT", "/bkt/uploaded", body=body)
+    reads = _count_reads(connection)
+    # More than the socket buffers hold: a thread sends while this one reads.
+    sender = threading.Thread(target=connection.peer.sendall, args=(head + body,))
+    connection.peer.setblocking(True)
+    sender.start()
+    try:
+        while sum(reads) < len(head) + len(body):
+            select.select([connection.transport.socket], [], [], 5.0)
+            connection.transport.doRead()
+    finally:
+        sender.join(5.0)
     connection.peer.setblocking(False)
     assert status_of(connection.received()) == 200
     # What one recv() returns depends on the kernel too; Twisted's own reads stop at 64 KiB.
     assert 64 * 1024 < max(reads) <= UPLOAD_READ_BYTES
     assert connection.transport.bufferSize == 64 * 1024  # responses: Twisted's buffering
+
+
+def test_small_upload_keeps_twisted_reads(connection: SocketConnection) -> None:
+    """A body that fits in one of Twisted's 64 KiB reads never gets the large read size."""
+    sizes: list[int | None] = []
+    raise_reads = connection.channel.read_uploads_in
+
+    def recorded(size: int | None) -> None:
+        sizes.append(size)
+        raise_reads(size)
+
+    connection.channel.read_uploads_in = recorded  # type: ignore[method-assign]
+    head, body = raw_request("PUT", "/bkt/small-upload", body=b"s" * 4096, expect_continue=True)
+    connection.peer.sendall(head)
+    connection.transport.doRead()  # the head: the body is awaited with 100 Continue
+    connection.peer.sendall(body)
+    select.select([connection.transport.socket], [], [], 5.0)
+    connection.transport.doRead()
+    answer = _flush(connection)
+    assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
+    assert sizes == []
+    assert connection.transport.bufferSize == 64 * 1024
