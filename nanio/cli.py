@@ -99,12 +99,14 @@ def serve(arguments: argparse.Namespace) -> int:
     from twisted.internet import reactor
     from twisted.internet.defer import CancelledError
 
+    from nanio.allocator import tune_allocator
     from nanio.logs import start_logging
     from nanio.service import ListenFailed, make_service
     from nanio.systemd import ReadinessNotifier
     from nanio.workers import make_supervisor, stop_on_signals
 
     start_logging(settings.log_level)
+    tune_allocator()
     if settings.workers > 1:
         # The parent binds and supervises; the worker processes serve.
         service: NanioService | WorkerSupervisor = make_supervisor(settings, reactor)

@@ -170,10 +170,12 @@ class RunnerService(MultiService):
 
 def makeService(options: Options) -> IService:
     """The service twistd and twist run for these options."""
+    from nanio.allocator import tune_allocator
     from nanio.service import make_service
     from nanio.systemd import ReadinessNotifier
 
     settings = options.settings
+    tune_allocator()
     runner_options = getattr(options, "parent", None)
     observer = None
     if isinstance(runner_options, usage.Options):

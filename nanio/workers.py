@@ -713,6 +713,7 @@ def worker_main(stdin: IO[bytes] | None = None) -> int:
 
     from twisted.internet import reactor as global_reactor
 
+    from nanio.allocator import tune_allocator
     from nanio.service import make_service
 
     # run(installSignalHandlers=...) and callFromThread are beyond IReactorCore.
@@ -721,6 +722,7 @@ def worker_main(stdin: IO[bytes] | None = None) -> int:
     tag = f"worker {spec.number} pid {os.getpid()}"
     observer = level_filter(worker_log_observer(sys.stdout, tag), settings.log_level)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    tune_allocator()  # a new program (spawnProcess execs), not a fork of the parent
 
     endpoints = [
         (shared.description, SharedSocketEndpoint(reactor, shared)) for shared in spec.sockets

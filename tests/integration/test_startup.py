@@ -8,6 +8,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import urllib.error
@@ -94,6 +95,20 @@ def test_nanio_serve_logs_closing_its_port(tmp_path: Path) -> None:
     port = urlsplit(server.endpoint_url).port
     server.stop()
     assert f"Port {port} Closed" in server.log_text()
+
+
+@pytest.mark.skipif(
+    not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"),
+    reason="the allocator setting is glibc's",
+)
+@pytest.mark.parametrize("command", [serve_command, twistd_command], ids=["nanio-serve", "twistd"])
+def test_the_commands_set_the_allocator(tmp_path: Path, command: Callable[..., list[str]]) -> None:
+    """nanio serve and twistd nanio set glibc's thresholds (docs/running.md), logged at debug."""
+    server = start_fresh(tmp_path, lambda data_dir: command(data_dir, "--log-level", "debug"))
+    try:
+        server.wait_for_log(r"glibc allocator: mmap threshold 4 MiB, trim threshold 32 MiB")
+    finally:
+        server.stop()
 
 
 def test_twistd_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:

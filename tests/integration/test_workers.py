@@ -179,6 +179,16 @@ def test_s3_requests_work_across_workers(workers_server: RunningServer) -> None:
         assert client.get_object(Bucket="across", Key="k")["Body"].read() == b"shared store"
 
 
+def test_every_worker_sets_the_allocator(start_own: Callable[..., RunningServer]) -> None:
+    """Each worker (a program of its own, not a fork) sets glibc's thresholds for itself."""
+    if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+        pytest.skip("the allocator setting is glibc's")
+    server = start_own("--log-level", "debug")
+    pids = wait_for_workers(server)
+    for pid in pids:
+        server.wait_for_log(rf"pid {pid}\] .*glibc allocator: mmap threshold 4 MiB")
+
+
 def test_killed_worker_is_replaced(workers_server: RunningServer) -> None:
     """A worker killed with SIGKILL is replaced by a new process, and the server keeps answering."""
     before = wait_for_workers(workers_server)
