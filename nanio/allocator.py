@@ -32,7 +32,8 @@ _log = Logger()
 #: mallopt() parameters, from glibc's <malloc.h>.
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-#: Above every buffer the upload path churns (1 MiB reads and spool batches).
+#: Above the buffers an upload churns: 1 MiB reads and 1 MiB spool batches (a batch
+#: gathered while the disk lags behind may reach the 4 MiB high-water mark).
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 #: Room for a few uploads' reads and batches in flight.
 TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
