@@ -43,6 +43,15 @@ _OPERATOR_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 _OPERATOR_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold")
 
 
+def on_glibc() -> bool:
+    """Whether this process runs on glibc, whose thresholds these are."""
+    try:
+        # "glibc 2.36" under glibc; musl and other C libraries do not know the name.
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):
+        return False
+
+
 def tune_allocator(environ: Mapping[str, str] = os.environ) -> bool:
     """Set the thresholds above; False (and nothing changed) off glibc or when already chosen."""
     if any(name in environ for name in _OPERATOR_VARIABLES):
@@ -50,12 +59,11 @@ def tune_allocator(environ: Mapping[str, str] = os.environ) -> bool:
     tunables = environ.get("GLIBC_TUNABLES", "")
     if any(name in tunables for name in _OPERATOR_TUNABLES):
         return False
+    if not on_glibc():
+        return False
     try:
-        # "glibc 2.36" under glibc; musl and other C libraries do not know the name.
-        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
-            return False
         mallopt = ctypes.CDLL(None).mallopt
-    except (ValueError, OSError, AttributeError):
+    except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

@@ -8,7 +8,6 @@ elsewhere.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import urllib.error
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from nanio.allocator import on_glibc
 from tests.support.server import (
     TWISTED_RUNNER_EXIT_STATUSES,
     RunningServer,
@@ -97,10 +97,7 @@ def test_nanio_serve_logs_closing_its_port(tmp_path: Path) -> None:
     assert f"Port {port} Closed" in server.log_text()
 
 
-@pytest.mark.skipif(
-    not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"),
-    reason="the allocator setting is glibc's",
-)
+@pytest.mark.skipif(not on_glibc(), reason="the allocator setting is glibc's")
 @pytest.mark.parametrize("command", [serve_command, twistd_command], ids=["nanio-serve", "twistd"])
 def test_the_commands_set_the_allocator(tmp_path: Path, command: Callable[..., list[str]]) -> None:
     """nanio serve and twistd nanio set glibc's thresholds (docs/running.md), logged at debug."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from nanio.allocator import on_glibc
 from tests.integration.test_socket_activation import activated_command, listening_socket
 from tests.integration.test_tls_aws_chunked import make_certificate
 from tests.support.procs import killed_when_done, own_server, start_own_server, wait_for
@@ -181,7 +182,7 @@ def test_s3_requests_work_across_workers(workers_server: RunningServer) -> None:
 
 def test_every_worker_sets_the_allocator(start_own: Callable[..., RunningServer]) -> None:
     """Each worker (a program of its own, not a fork) sets glibc's thresholds for itself."""
-    if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+    if not on_glibc():
         pytest.skip("the allocator setting is glibc's")
     server = start_own("--log-level", "debug")
     pids = wait_for_workers(server)

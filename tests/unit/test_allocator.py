@@ -7,13 +7,12 @@ the page faults they count are the ones glibc's trimming causes.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from nanio.allocator import tune_allocator
+from nanio.allocator import on_glibc, tune_allocator
 
 #: A child that frees 8 MiB of 1 MiB buffers and allocates them again, fifty
 #: times, and prints the minor page faults that took.
@@ -31,8 +30,6 @@ for _ in range(50):
 print(faults() - before)
 """
 
-_GLIBC = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-
 
 def _churn_faults(mode: str) -> int:
     result = subprocess.run(
@@ -41,7 +38,7 @@ def _churn_faults(mode: str) -> int:
     return int(result.stdout)
 
 
-@pytest.mark.skipif(not _GLIBC, reason="the thresholds are glibc's")
+@pytest.mark.skipif(not on_glibc(), reason="the thresholds are glibc's")
 def test_tuned_allocator_reuses_freed_buffers() -> None:
     """With the setting, buffers freed and allocated again cost a fraction of the page faults."""
     default, tuned = _churn_faults("default"), _churn_faults("tuned")
@@ -64,7 +61,7 @@ def test_operator_settings_are_left_alone(environ: dict[str, str]) -> None:
     assert tune_allocator(environ) is False
 
 
-@pytest.mark.skipif(not _GLIBC, reason="the thresholds are glibc's")
+@pytest.mark.skipif(not on_glibc(), reason="the thresholds are glibc's")
 def test_other_tunables_do_not_stop_the_setting() -> None:
     """Tunables that name neither threshold leave the setting to nanio."""
     # In a child: the setting would outlive this test in pytest's own process.
