@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from nanio.errors import KeyConflict, NoSuchBucket, NoSuchKey
+from nanio.storage.beneath import Opener, find_opener
 from nanio.storage.faults import os_error
 
 if TYPE_CHECKING:
@@ -164,6 +165,7 @@ class StoreRoot:
         "fd",
         "fsync",
         "locks_fd",
+        "open_beneath",
         "path",
         "set_aside",
         "sidecars",
@@ -190,6 +192,9 @@ class StoreRoot:
         # The root itself may be a symlink (an operator's choice); nothing
         # below it is followed.
         self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        #: Opens ``bucket/dirs.../name`` below ``fd`` in one system call,
+        #: refusing symlinks as a walk does; None where the kernel cannot.
+        self.open_beneath: Opener | None = find_opener(self.fd)
         try:
             internal = make_dir(self.fd, INTERNAL_DIR)
             try:
@@ -398,11 +403,21 @@ class DirChain(ClosesOnExit):
 
     __slots__ = ("fds", "first_created")
 
-    def __init__(self, base_fd: int, names: Sequence[bytes]) -> None:
-        #: fds[0] is the base (not owned); fds[i] is the directory names[i - 1].
+    def __init__(
+        self, base_fd: int, names: Sequence[bytes], open_beneath: Opener | None = None
+    ) -> None:
+        #: fds[0] is the base (not owned); then the directories opened on
+        #: the way to the target, the target last.
         self.fds = [base_fd]
         #: Index in ``fds`` of the first directory this walk created, if any.
         self.first_created = 0
+        if len(names) > 1 and open_beneath is not None:
+            try:
+                # Every directory there already, the usual case: one open.
+                self.fds.append(open_beneath(base_fd, b"/".join(names), DIR_FLAGS))
+                return
+            except OSError:
+                pass  # one missing, in the way or refused: the walk makes it or says what
         try:
             for name in names:
                 self._step(name)

@@ -25,8 +25,10 @@ version's metadata):
    failing disk), the sidecar it replaced, read under the lock before, is put
    back (or the new one taken out if there was none), so the old version is
    still whole, metadata included.
-4. A reader opens the data file with ``O_NOFOLLOW``, fstat's that
-   descriptor and reads the sidecar.  When the sidecar describes the
+4. A reader opens the data file, and each directory on the way to it, with
+   ``O_NOFOLLOW`` (or all at once through ``openat2``, which refuses
+   symlinks as well: ``beneath.py``), fstat's that descriptor and reads the
+   sidecar.  When the sidecar describes the
    descriptor's file, the two are one version (the common case: no lock).
    When there is no sidecar and the file is still linked, no writer or
    delete can be midway (they put the sidecar first and unlink the data
@@ -70,6 +72,7 @@ from nanio.storage.atomic import (
     worth_setting_aside,
     write_small_temp,
 )
+from nanio.storage.beneath import Opener
 from nanio.storage.faults import os_error
 from nanio.storage.layout import (
     CONFLICT_ERRNOS,
@@ -133,6 +136,10 @@ class OpenObject(ClosesOnExit):
 def open_object(root: StoreRoot, bucket: str, key: str) -> OpenObject:
     """Open an object: NoSuchBucket, NoSuchKey; the caller closes it."""
     path = split_key(key)
+    if path is not None and path[1] and root.open_beneath is not None:
+        opened = _open_in_one_go(root, root.open_beneath, bucket, key, *path)
+        if opened is not None:
+            return opened
     bfd = root.open_bucket(bucket)
     try:
         if path is None:
@@ -154,6 +161,50 @@ def open_object(root: StoreRoot, bucket: str, key: str) -> OpenObject:
                 os.close(dfd)
     finally:
         os.close(bfd)
+
+
+def _open_in_one_go(
+    root: StoreRoot,
+    open_beneath: Opener,
+    bucket: str,
+    key: str,
+    dirs: tuple[bytes, ...],
+    leaf: bytes,
+) -> OpenObject | None:
+    """The common case of ``_open_file`` in five system calls: None means walk instead.
+
+    The data file is opened through ``openat2``, which refuses symlinks as
+    the walk does; its sidecar must be in the cache, unchanged, and
+    describe it.  Anything else (no such file, no cached sidecar, a writer
+    midway, an error) is left to the walk, which says what it is.
+    """
+    if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
+        return None  # the walk refuses it with NoSuchBucket
+    base = os.fsencode(bucket)
+    try:
+        fd = open_beneath(root.fd, b"/".join((base, *dirs, leaf)), FILE_READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            # By path, as ``_sidecar`` looks: the cache entry is only used if
+            # that file still has the identity it was read with.
+            sidecar_st = os.stat(
+                b"/".join((base, META_DIR, *dirs, sidecar_name(leaf))),
+                dir_fd=root.fd,
+                follow_symlinks=False,
+            )
+            sidecar = root.sidecars.get(bucket, key, sidecar_st)
+            if sidecar is not None and describes(sidecar, st, root.exact_mtime):
+                return OpenObject(fd, sidecar.meta)
+    except OSError:
+        pass
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
 
 
 def head_object(root: StoreRoot, bucket: str, key: str) -> ObjectMeta:
@@ -441,7 +492,10 @@ def _with_key_dirs(
             if sidecar_temp is None or sidecar_temp.finished:
                 sidecar_temp = write_small_temp(root, sidecar)
             try:
-                with DirChain(bfd, dirs) as data_dirs, DirChain(bfd, meta_dirs(dirs)) as side_dirs:
+                with (
+                    DirChain(bfd, dirs, root.open_beneath) as data_dirs,
+                    DirChain(bfd, meta_dirs(dirs), root.open_beneath) as side_dirs,
+                ):
                     place(sidecar_temp, data_dirs.fd, side_dirs.fd)
                     if root.fsync:
                         data_dirs.fsync_changed()

@@ -6,7 +6,7 @@ import errno
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,23 @@ from nanio.errors import (
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
 from nanio.storage.faults import os_error
+from nanio.storage.layout import StoreRoot
 from tests.support.storage import bucket_path, read_object
 
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+@pytest.fixture(params=["openat2", "walk"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The shared store, reading through openat2 where it can; and by the walk alone."""
+    with Store(tmp_path / "data", fsync=False) as s:
+        root = s._root
+        if request.param == "walk":
+            root.open_beneath = None
+        elif root.open_beneath is None:
+            pytest.skip("this kernel (or its seccomp filter) refuses openat2")
+        s.create_bucket("bkt", None)
+        yield s
 
 
 def meta_for(data: bytes, **fields: object) -> ObjectMeta:
@@ -330,6 +344,81 @@ def test_empty_leftover_directory_gives_way(store: Store) -> None:
     (bucket_path(store) / "spot").mkdir()
     put(store, "spot", b"now a file")
     assert read_object(store, "spot") == b"now a file"
+
+
+# -- reading in one go (openat2) once the sidecar is cached
+
+
+def test_a_warm_read_opens_no_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With openat2, a cached object is read without walking its bucket's directories."""
+    with Store(tmp_path / "data", fsync=False) as store:
+        if store._root.open_beneath is None:
+            pytest.skip("this kernel (or its seccomp filter) refuses openat2")
+        store.create_bucket("bkt", None)
+        stored = put(store, "d/e/k", b"abc", content_type="x/stored")
+        assert read_object(store, "d/e/k") == b"abc"  # caches the sidecar
+
+        def no_walk(root: StoreRoot, bucket: str) -> int:
+            raise AssertionError(f"walked into {bucket}")
+
+        monkeypatch.setattr(StoreRoot, "open_bucket", no_walk)
+        with store.open_object("bkt", "d/e/k") as opened:
+            assert os.pread(opened.fd, 10, 0) == b"abc"
+            assert opened.meta == stored
+
+
+def test_a_directory_turned_symlink_after_a_read_is_not_followed(
+    store: Store, tmp_path: Path
+) -> None:
+    """A key's directory swapped for a symlink to the very same files is no longer the key's."""
+    put(store, "d/k", b"abc")
+    assert read_object(store, "d/k") == b"abc"
+    moved = tmp_path / "moved"
+    (bucket_path(store) / "d").rename(moved)
+    (bucket_path(store) / "d").symlink_to(moved)
+    with pytest.raises(NoSuchKey):
+        store.open_object("bkt", "d/k")
+
+
+def test_a_bucket_turned_symlink_after_a_read_is_no_bucket(store: Store, tmp_path: Path) -> None:
+    put(store, "d/k", b"abc")
+    assert read_object(store, "d/k") == b"abc"
+    moved = tmp_path / "moved-bucket"
+    bucket_path(store).rename(moved)
+    bucket_path(store).symlink_to(moved)
+    with pytest.raises(NoSuchBucket):
+        store.open_object("bkt", "d/k")
+
+
+def test_a_file_edited_after_a_read_gets_synthesised_meta(store: Store) -> None:
+    """The cached sidecar no longer describes the file: it is not used."""
+    put(store, "d/k.txt", b"abc", content_type="x/stored")
+    assert read_object(store, "d/k.txt") == b"abc"
+    with open(bucket_path(store) / "d" / "k.txt", "r+b") as f:
+        f.write(b"xyzw")
+    with store.open_object("bkt", "d/k.txt") as opened:
+        assert opened.meta.content_type == "text/plain"
+        assert opened.meta.size == 4
+        assert os.pread(opened.fd, 10, 0) == b"xyzw"
+
+
+def test_a_key_removed_after_a_read_is_no_such_key(store: Store) -> None:
+    put(store, "d/k", b"abc")
+    assert read_object(store, "d/k") == b"abc"
+    (bucket_path(store) / "d" / "k").unlink()
+    with pytest.raises(NoSuchKey):
+        store.open_object("bkt", "d/k")
+
+
+def test_overwrites_in_a_deep_directory_are_read_back(store: Store) -> None:
+    """Writers reuse the key's existing directories (one openat2 each when there is one)."""
+    for version in (b"one", b"two", b"three"):
+        stored = put(store, "a/b/c/k", version)
+        with store.open_object("bkt", "a/b/c/k") as opened:
+            assert os.pread(opened.fd, 10, 0) == version
+            assert opened.meta == stored
+    sidecar = bucket_path(store) / ".nanio-meta" / "a" / "b" / "c" / "k.json"
+    assert json.loads(sidecar.read_bytes())["etag"] == hashlib.md5(b"three").hexdigest()
 
 
 # -- symlinks and other strangers
