@@ -28,8 +28,8 @@ version's metadata):
 4. A reader opens the data file, and each directory on the way to it, with
    ``O_NOFOLLOW`` (or all at once through ``openat2``, which refuses
    symlinks as well: ``beneath.py``), fstat's that descriptor and reads the
-   sidecar.  When the sidecar describes the
-   descriptor's file, the two are one version (the common case: no lock).
+   sidecar.  When the sidecar describes the descriptor's file, the two are
+   one version (the common case: no lock).
    When there is no sidecar and the file is still linked, no writer or
    delete can be midway (they put the sidecar first and unlink the data
    first), so the file was dropped in by hand: its metadata is synthesised
