@@ -770,6 +770,27 @@ def test_get_through_a_symlinked_directory_is_no_such_key(
     assert (response.status, code_of(response)) == (404, "NoSuchKey")
 
 
+def test_a_directory_turned_symlink_after_a_read_is_no_such_key(
+    own: RunningServer, own_client: Any, own_bucket: str
+) -> None:
+    """A key read once (its sidecar now cached), then its directory renamed and linked back.
+
+    The file and its sidecar are the very ones read before, and the link
+    stays inside the bucket: only the path to the file has a symlink in it
+    now, and that is refused, by the one openat2 of a cached read as by the
+    walk.
+    """
+    own_client.put_object(Bucket=own_bucket, Key="d/k", Body=b"cached")
+    assert own_client.get_object(Bucket=own_bucket, Key="d/k")["Body"].read() == b"cached"
+    bucket_dir = own.data_dir / own_bucket
+    (bucket_dir / "d").rename(bucket_dir / "e")
+    (bucket_dir / "d").symlink_to("e")
+    response = send(own, "GET", f"/{own_bucket}/d/k")
+    assert (response.status, code_of(response)) == (404, "NoSuchKey")
+    assert send(own, "HEAD", f"/{own_bucket}/d/k").status == 404
+    assert own_client.get_object(Bucket=own_bucket, Key="e/k")["Body"].read() == b"cached"
+
+
 def test_put_through_a_symlinked_directory_is_refused(
     own: RunningServer, linked_dir: str, elsewhere: Outside
 ) -> None:

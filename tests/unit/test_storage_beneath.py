@@ -169,3 +169,14 @@ def test_a_writer_never_goes_through_a_symlinked_directory(tree: Tree) -> None:
         assert sorted(os.listdir(tree.path.parent / "outside")) == ["k"]
     finally:
         os.close(bucket)
+
+
+def test_a_writer_never_goes_through_a_symlink_pointing_inside(tree: Tree) -> None:
+    """A link that stays inside the bucket is refused too: a key's directories are real ones."""
+    (tree.path / "bkt" / "alias").symlink_to("a")
+    bucket = os.open(tree.path / "bkt", DIR_FLAGS)
+    try:
+        with pytest.raises(KeyConflict):
+            DirChain(bucket, (b"alias", b"b"), tree.open_beneath)
+    finally:
+        os.close(bucket)
