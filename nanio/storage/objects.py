@@ -171,7 +171,9 @@ def _open_in_one_go(
     dirs: tuple[bytes, ...],
     leaf: bytes,
 ) -> OpenObject | None:
-    """The common case of ``_open_file`` in five system calls: None means walk instead.
+    """The common case of ``_open_file`` in three system calls (four with the caller's close).
+
+    None means walk instead.
 
     The data file is opened through ``openat2``, which refuses symlinks as
     the walk does; its sidecar must be in the cache, unchanged, and

@@ -40,6 +40,16 @@ def tree(tmp_path: Path) -> Iterator[Tree]:
         os.close(fd)
 
 
+@pytest.fixture
+def bucket_fd(tree: Tree) -> Iterator[int]:
+    """The directory ``root/bkt``, open, as a writer holds its bucket."""
+    fd = os.open(tree.path / "bkt", DIR_FLAGS)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def read_via(tree: Tree, path: bytes) -> bytes:
     fd = tree.open_beneath(tree.fd, path, FILE_READ_FLAGS)
     try:
@@ -137,46 +147,30 @@ def test_no_opener_off_the_generic_system_call_table(
         os.close(fd)
 
 
-def test_a_writer_opens_existing_directories_in_one_go(tree: Tree) -> None:
-    bucket = os.open(tree.path / "bkt", DIR_FLAGS)
-    try:
-        with DirChain(bucket, (b"a", b"b"), tree.open_beneath) as chain:
-            assert len(chain.fds) == 2  # the bucket, then the target: nothing between
-            assert chain.first_created == 0
-            assert os.listdir(chain.fd) == ["k"]
-    finally:
-        os.close(bucket)
+def test_a_writer_opens_existing_directories_in_one_go(tree: Tree, bucket_fd: int) -> None:
+    with DirChain(bucket_fd, (b"a", b"b"), tree.open_beneath) as chain:
+        assert len(chain.fds) == 2  # the bucket, then the target: nothing between
+        assert chain.first_created == 0
+        assert os.listdir(chain.fd) == ["k"]
 
 
-def test_a_writer_walks_to_make_missing_directories(tree: Tree) -> None:
-    bucket = os.open(tree.path / "bkt", DIR_FLAGS)
-    try:
-        with DirChain(bucket, (b"a", b"new", b"deeper"), tree.open_beneath) as chain:
-            assert len(chain.fds) == 4
-            assert chain.first_created == 2  # "new" was made, "a" was there
-            assert os.listdir(chain.fd) == []
-        assert (tree.path / "bkt" / "a" / "new" / "deeper").is_dir()
-    finally:
-        os.close(bucket)
+def test_a_writer_walks_to_make_missing_directories(tree: Tree, bucket_fd: int) -> None:
+    with DirChain(bucket_fd, (b"a", b"new", b"deeper"), tree.open_beneath) as chain:
+        assert len(chain.fds) == 4
+        assert chain.first_created == 2  # "new" was made, "a" was there
+        assert os.listdir(chain.fd) == []
+    assert (tree.path / "bkt" / "a" / "new" / "deeper").is_dir()
 
 
-def test_a_writer_never_goes_through_a_symlinked_directory(tree: Tree) -> None:
+def test_a_writer_never_goes_through_a_symlinked_directory(tree: Tree, bucket_fd: int) -> None:
     (tree.path / "bkt" / "link").symlink_to(tree.path.parent / "outside")
-    bucket = os.open(tree.path / "bkt", DIR_FLAGS)
-    try:
-        with pytest.raises(KeyConflict):
-            DirChain(bucket, (b"link", b"sub"), tree.open_beneath)
-        assert sorted(os.listdir(tree.path.parent / "outside")) == ["k"]
-    finally:
-        os.close(bucket)
+    with pytest.raises(KeyConflict):
+        DirChain(bucket_fd, (b"link", b"sub"), tree.open_beneath)
+    assert sorted(os.listdir(tree.path.parent / "outside")) == ["k"]
 
 
-def test_a_writer_never_goes_through_a_symlink_pointing_inside(tree: Tree) -> None:
+def test_a_writer_never_goes_through_a_symlink_pointing_inside(tree: Tree, bucket_fd: int) -> None:
     """A link that stays inside the bucket is refused too: a key's directories are real ones."""
     (tree.path / "bkt" / "alias").symlink_to("a")
-    bucket = os.open(tree.path / "bkt", DIR_FLAGS)
-    try:
-        with pytest.raises(KeyConflict):
-            DirChain(bucket, (b"alias", b"b"), tree.open_beneath)
-    finally:
-        os.close(bucket)
+    with pytest.raises(KeyConflict):
+        DirChain(bucket_fd, (b"alias", b"b"), tree.open_beneath)
