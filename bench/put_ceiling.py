@@ -33,8 +33,10 @@ from pathlib import Path
 import large_objects
 from _servers import CpuPlan, plan_cpus
 
-#: Bytes per read and write: what Twisted reads from a socket at once.
-CHUNK_BYTES = 64 * 1024
+#: Bytes per read and write: what nanio reads from the socket at once during
+#: an upload. (At Twisted's 64 KiB this receiver ran at 344 MB/s, slower than
+#: nanio itself at 383: no ceiling.)
+CHUNK_BYTES = 1024 * 1024
 
 
 def serve_one_put(listener: socket.socket, target: Path) -> str:

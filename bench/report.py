@@ -711,7 +711,9 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
             " directories, and the first page (1,000 keys, truncated) is timed with curl's"
             " `time_starttransfer`: the median of several requests after a first one.",
             "- The large object: `bench/large_objects.py`'s transfer with curl and presigned"
-            " URLs, the median of its repeats; timed GETs go to `/dev/null` (one more,"
+            " URLs, the median of its repeats; each timed PUT stores a new object (the one"
+            " before is deleted first, untimed: overwrites made every other upload fill"
+            " memory the VM had to supply afresh); timed GETs go to `/dev/null` (one more,"
             " untimed, is saved and checked against the source); peak RSS is the server's"
             " `VmHWM`. The PUT"
             " *ceiling* row is no server at all (`bench/put_ceiling.py`): a receiver pinned"
