@@ -171,14 +171,16 @@ def _open_in_one_go(
     dirs: tuple[bytes, ...],
     leaf: bytes,
 ) -> OpenObject | None:
-    """The common case of ``_open_file`` in three system calls (four with the caller's close).
+    """The common cases of ``_open_file`` in three system calls (four with the caller's close).
 
     None means walk instead.
 
     The data file is opened through ``openat2``, which refuses symlinks as
-    the walk does; its sidecar must be in the cache, unchanged, and
-    describe it.  Anything else (no such file, no cached sidecar, a writer
-    midway, an error) is left to the walk, which says what it is.
+    the walk does.  Its sidecar must be in the cache, unchanged, and
+    describe it; or be missing while the file is still in place, as
+    ``_open_file`` decides for a file dropped in by hand (one more fstat).
+    Anything else (no such file, an uncached sidecar, a writer midway, an
+    error) is left to the walk, which says what it is.
     """
     if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
         return None  # the walk refuses it with NoSuchBucket
@@ -192,11 +194,18 @@ def _open_in_one_go(
         if stat.S_ISREG(st.st_mode):
             # By path, as ``_sidecar`` looks: the cache entry is only used if
             # that file still has the identity it was read with.
-            sidecar_st = os.stat(
-                b"/".join((base, META_DIR, *dirs, sidecar_name(leaf))),
-                dir_fd=root.fd,
-                follow_symlinks=False,
-            )
+            try:
+                sidecar_st = os.stat(
+                    b"/".join((base, META_DIR, *dirs, sidecar_name(leaf))),
+                    dir_fd=root.fd,
+                    follow_symlinks=False,
+                )
+            except OSError as e:
+                # A fresh link count, as in _open_file: a delete unlinks the
+                # data file before the sidecar, and may have done both since.
+                if e.errno in MISSING_ERRNOS and os.fstat(fd).st_nlink:
+                    return OpenObject(fd, synthesized_meta(key, st))
+                raise
             sidecar = root.sidecars.get(bucket, key, sidecar_st)
             if sidecar is not None and describes(sidecar, st, root.exact_mtime):
                 return OpenObject(fd, sidecar.meta)

@@ -422,6 +422,51 @@ def test_overwrites_in_a_deep_directory_are_read_back(store: Store) -> None:
     assert json.loads(sidecar.read_bytes())["etag"] == hashlib.md5(b"three").hexdigest()
 
 
+def test_a_hand_dropped_file_is_read_without_a_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With openat2, a file with no sidecar is read as the walk reads it, in one go."""
+    with Store(tmp_path / "data", fsync=False) as store:
+        if store._root.open_beneath is None:
+            pytest.skip("this kernel (or its seccomp filter) refuses openat2")
+        store.create_bucket("bkt", None)
+        (bucket_path(store) / "d" / "e").mkdir(parents=True)
+        (bucket_path(store) / "d" / "e" / "notes.txt").write_bytes(b"by hand")
+        walked = store.head_object("bkt", "d/e/notes.txt")
+
+        def no_walk(root: StoreRoot, bucket: str) -> int:
+            raise AssertionError(f"walked into {bucket}")
+
+        monkeypatch.setattr(StoreRoot, "open_bucket", no_walk)
+        with store.open_object("bkt", "d/e/notes.txt") as opened:
+            assert os.pread(opened.fd, 10, 0) == b"by hand"
+            assert opened.meta == walked
+            assert (opened.meta.size, opened.meta.content_type) == (7, "text/plain")
+
+
+def test_a_hand_dropped_file_deleted_before_its_sidecar_is_seen_is_no_such_key(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is gone by the time its sidecar is found missing: no object, not a stale one.
+
+    A delete unlinks the data file first; between the read's open and its look
+    for the sidecar, the link count it saw at the open is out of date.
+    """
+    data = bucket_path(store) / "d" / "k"
+    data.parent.mkdir()
+    data.write_bytes(b"by hand")
+    real_stat = os.stat
+
+    def stat_after_a_delete(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if isinstance(path, bytes) and path.endswith(b"k.json"):
+            data.unlink(missing_ok=True)
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", stat_after_a_delete)
+    with pytest.raises(NoSuchKey):
+        store.open_object("bkt", "d/k")
+
+
 # -- symlinks and other strangers
 
 
