@@ -349,22 +349,35 @@ def test_empty_leftover_directory_gives_way(store: Store) -> None:
 # -- reading in one go (openat2) once the sidecar is cached
 
 
-def test_a_warm_read_opens_no_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With openat2, a cached object is read without walking its bucket's directories."""
-    with Store(tmp_path / "data", fsync=False) as store:
-        if store._root.open_beneath is None:
+@pytest.fixture
+def one_go_store(tmp_path: Path) -> Iterator[Store]:
+    """A store that reads through openat2 (skipped where the kernel refuses it)."""
+    with Store(tmp_path / "data", fsync=False) as s:
+        if s._root.open_beneath is None:
             pytest.skip("this kernel (or its seccomp filter) refuses openat2")
-        store.create_bucket("bkt", None)
-        stored = put(store, "d/e/k", b"abc", content_type="x/stored")
-        assert read_object(store, "d/e/k") == b"abc"  # caches the sidecar
+        s.create_bucket("bkt", None)
+        yield s
 
-        def no_walk(root: StoreRoot, bucket: str) -> int:
-            raise AssertionError(f"walked into {bucket}")
 
-        monkeypatch.setattr(StoreRoot, "open_bucket", no_walk)
-        with store.open_object("bkt", "d/e/k") as opened:
-            assert os.pread(opened.fd, 10, 0) == b"abc"
-            assert opened.meta == stored
+def forbid_walks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, opening a bucket directory (where every walk starts) fails the test."""
+
+    def no_walk(root: StoreRoot, bucket: str) -> int:
+        raise AssertionError(f"walked into {bucket}")
+
+    monkeypatch.setattr(StoreRoot, "open_bucket", no_walk)
+
+
+def test_a_warm_read_opens_no_directory(
+    one_go_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With openat2, a cached object is read without walking its bucket's directories."""
+    stored = put(one_go_store, "d/e/k", b"abc", content_type="x/stored")
+    assert read_object(one_go_store, "d/e/k") == b"abc"  # caches the sidecar
+    forbid_walks(monkeypatch)
+    with one_go_store.open_object("bkt", "d/e/k") as opened:
+        assert os.pread(opened.fd, 10, 0) == b"abc"
+        assert opened.meta == stored
 
 
 def test_a_directory_turned_symlink_after_a_read_is_not_followed(store: Store) -> None:
@@ -423,25 +436,19 @@ def test_overwrites_in_a_deep_directory_are_read_back(store: Store) -> None:
 
 
 def test_a_hand_dropped_file_is_read_without_a_walk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    one_go_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With openat2, a file with no sidecar is read as the walk reads it, in one go."""
-    with Store(tmp_path / "data", fsync=False) as store:
-        if store._root.open_beneath is None:
-            pytest.skip("this kernel (or its seccomp filter) refuses openat2")
-        store.create_bucket("bkt", None)
-        (bucket_path(store) / "d" / "e").mkdir(parents=True)
-        (bucket_path(store) / "d" / "e" / "notes.txt").write_bytes(b"by hand")
-        walked = store.head_object("bkt", "d/e/notes.txt")
-
-        def no_walk(root: StoreRoot, bucket: str) -> int:
-            raise AssertionError(f"walked into {bucket}")
-
-        monkeypatch.setattr(StoreRoot, "open_bucket", no_walk)
-        with store.open_object("bkt", "d/e/notes.txt") as opened:
-            assert os.pread(opened.fd, 10, 0) == b"by hand"
-            assert opened.meta == walked
-            assert (opened.meta.size, opened.meta.content_type) == (7, "text/plain")
+    one_go_store._root.open_beneath, opener = None, one_go_store._root.open_beneath
+    (bucket_path(one_go_store) / "d" / "e").mkdir(parents=True)
+    (bucket_path(one_go_store) / "d" / "e" / "notes.txt").write_bytes(b"by hand")
+    walked = one_go_store.head_object("bkt", "d/e/notes.txt")
+    one_go_store._root.open_beneath = opener
+    forbid_walks(monkeypatch)
+    with one_go_store.open_object("bkt", "d/e/notes.txt") as opened:
+        assert os.pread(opened.fd, 10, 0) == b"by hand"
+        assert opened.meta == walked
+        assert (opened.meta.size, opened.meta.content_type) == (7, "text/plain")
 
 
 def test_a_hand_dropped_file_deleted_before_its_sidecar_is_seen_is_no_such_key(
