@@ -60,6 +60,7 @@ from nanio.storage.layout import (
     MISSING_ERRNOS,
     RECORD_SUFFIX,
     StoreRoot,
+    is_bucket_dir_name,
     new_temp_name,
     no_such_bucket,
     open_if_present,
@@ -115,7 +116,7 @@ class Buckets:
 
     def bucket_info(self, bucket: str) -> BucketInfo:
         """A bucket's name, creation time and owner; NoSuchBucket."""
-        if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
+        if not is_bucket_dir_name(bucket):
             raise no_such_bucket(bucket)
         st = self._stat_dir(bucket)
         for _ in range(RECORD_LOOKS):

@@ -226,10 +226,7 @@ class StoreRoot:
 
     def open_bucket(self, bucket: str) -> int:
         """Open a bucket's directory; raise ``NoSuchBucket`` unless it is a real directory."""
-        # Bucket names are checked by nanio.s3.keys before they get here;
-        # this only keeps a stray name from reaching nanio's own ".nanio"
-        # or leaving the root.
-        if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
+        if not is_bucket_dir_name(bucket):
             raise no_such_bucket(bucket)
         try:
             return os.open(bucket, DIR_FLAGS, dir_fd=self.fd)
@@ -275,6 +272,15 @@ def sidecar_name(leaf: bytes) -> bytes:
 def meta_dirs(dirs: tuple[bytes, ...]) -> tuple[bytes, ...]:
     """The directory names, from the bucket, that hold the sidecars of ``dirs``."""
     return (META_DIR, *dirs)
+
+
+def is_bucket_dir_name(bucket: str) -> bool:
+    """Whether ``bucket`` may be looked up as a directory of the root (else: NoSuchBucket).
+
+    Bucket names are checked by nanio.s3.keys before they get here; this only
+    keeps a stray name from reaching nanio's own ".nanio" or leaving the root.
+    """
+    return bool(bucket) and bucket[0] != "." and "/" not in bucket and "\0" not in bucket
 
 
 def no_such_bucket(bucket: str) -> NoSuchBucket:

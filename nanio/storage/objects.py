@@ -85,6 +85,7 @@ from nanio.storage.layout import (
     ParentVanished,
     StoreRoot,
     close_all,
+    is_bucket_dir_name,
     meta_dirs,
     no_such_key,
     open_chain,
@@ -182,7 +183,7 @@ def _open_in_one_go(
     Anything else (no such file, an uncached sidecar, a writer midway, an
     error) is left to the walk, which says what it is.
     """
-    if not bucket or bucket[0] == "." or "/" in bucket or "\0" in bucket:
+    if not is_bucket_dir_name(bucket):
         return None  # the walk refuses it with NoSuchBucket
     base = os.fsencode(bucket)
     try:
