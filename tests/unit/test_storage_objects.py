@@ -346,17 +346,10 @@ def test_empty_leftover_directory_gives_way(store: Store) -> None:
     assert read_object(store, "spot") == b"now a file"
 
 
-# -- reading in one go (openat2) once the sidecar is cached
+# -- reading in one go (openat2): a cached sidecar, or none at all
 
-
-@pytest.fixture
-def one_go_store(tmp_path: Path) -> Iterator[Store]:
-    """A store that reads through openat2 (skipped where the kernel refuses it)."""
-    with Store(tmp_path / "data", fsync=False) as s:
-        if s._root.open_beneath is None:
-            pytest.skip("this kernel (or its seccomp filter) refuses openat2")
-        s.create_bucket("bkt", None)
-        yield s
+#: For a test of the openat2 path alone: the ``store`` fixture's openat2 case.
+through_openat2 = pytest.mark.parametrize("store", ["openat2"], indirect=True)
 
 
 def forbid_walks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -368,14 +361,13 @@ def forbid_walks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(StoreRoot, "open_bucket", no_walk)
 
 
-def test_a_warm_read_opens_no_directory(
-    one_go_store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@through_openat2
+def test_a_warm_read_opens_no_directory(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """With openat2, a cached object is read without walking its bucket's directories."""
-    stored = put(one_go_store, "d/e/k", b"abc", content_type="x/stored")
-    assert read_object(one_go_store, "d/e/k") == b"abc"  # caches the sidecar
+    stored = put(store, "d/e/k", b"abc", content_type="x/stored")
+    assert read_object(store, "d/e/k") == b"abc"  # caches the sidecar
     forbid_walks(monkeypatch)
-    with one_go_store.open_object("bkt", "d/e/k") as opened:
+    with store.open_object("bkt", "d/e/k") as opened:
         assert os.pread(opened.fd, 10, 0) == b"abc"
         assert opened.meta == stored
 
@@ -435,17 +427,18 @@ def test_overwrites_in_a_deep_directory_are_read_back(store: Store) -> None:
     assert json.loads(sidecar.read_bytes())["etag"] == hashlib.md5(b"three").hexdigest()
 
 
+@through_openat2
 def test_a_hand_dropped_file_is_read_without_a_walk(
-    one_go_store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With openat2, a file with no sidecar is read as the walk reads it, in one go."""
-    one_go_store._root.open_beneath, opener = None, one_go_store._root.open_beneath
-    (bucket_path(one_go_store) / "d" / "e").mkdir(parents=True)
-    (bucket_path(one_go_store) / "d" / "e" / "notes.txt").write_bytes(b"by hand")
-    walked = one_go_store.head_object("bkt", "d/e/notes.txt")
-    one_go_store._root.open_beneath = opener
+    store._root.open_beneath, opener = None, store._root.open_beneath
+    (bucket_path(store) / "d" / "e").mkdir(parents=True)
+    (bucket_path(store) / "d" / "e" / "notes.txt").write_bytes(b"by hand")
+    walked = store.head_object("bkt", "d/e/notes.txt")
+    store._root.open_beneath = opener
     forbid_walks(monkeypatch)
-    with one_go_store.open_object("bkt", "d/e/notes.txt") as opened:
+    with store.open_object("bkt", "d/e/notes.txt") as opened:
         assert os.pread(opened.fd, 10, 0) == b"by hand"
         assert opened.meta == walked
         assert (opened.meta.size, opened.meta.content_type) == (7, "text/plain")
