@@ -624,7 +624,21 @@ def _machine_lines(machine: Mapping[str, Any]) -> list[str]:
         f" original: {machine.get('original_version', '?')}",
         f"- load generators: {machine.get('wrk', '?')}; headload built with"
         f" {machine.get('cc', '?')}; {str(machine.get('curl', '?')).split(' (')[0]}",
+        f"- data directories: {filesystem_text(machine.get('work_dir_filesystem'))}",
     ]
+
+
+def filesystem_text(filesystem: Mapping[str, Any] | None) -> str:
+    """The file system under the servers' data, in words: type, journal, mount options."""
+    if not filesystem:
+        return "file system not known"
+    journal = {True: " with a journal", False: " without a journal"}.get(
+        filesystem.get("journal"), ""
+    )
+    return (
+        f"{filesystem.get('type', '?')}{journal} on {filesystem.get('device', '?')},"
+        f" mounted at {filesystem.get('mount_point', '?')} ({filesystem.get('options', '?')})"
+    )
 
 
 def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> str:

@@ -269,6 +269,20 @@ def test_docs_page_of_a_busy_machine_says_so() -> None:
     assert "The machine was busy" in report.docs_page(document, "p.png", "r.json")
 
 
+def test_docs_page_names_the_file_system_under_the_data() -> None:
+    """Small PUTs depend on the file system: the page says which one the run used."""
+    document = _document([_record("put", "nanio", 1.0)])
+    document["machine"]["work_dir_filesystem"] = {
+        "mount_point": "/mnt/b",
+        "device": "/dev/loop0",
+        "type": "ext4",
+        "options": "rw,relatime",
+        "journal": True,
+    }
+    page = report.docs_page(document, "p.png", "r.json")
+    assert "- data directories: ext4 with a journal on /dev/loop0, mounted at /mnt/b" in page
+
+
 def _boto3_extra(client_share: float, client_us: float, server_us: float) -> dict[str, Any]:
     return {
         "client_cpu_share": client_share,
