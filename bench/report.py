@@ -745,6 +745,12 @@ def docs_page(document: Mapping[str, Any], plot_name: str, json_shown: str) -> s
             " them (not the directories). nanio is shown with `--no-fsync` and, on its own rows,"
             " with fsync on (file, sidecar and directories): compare the fsync-on rows for like"
             " against like.",
+            "- **The file system** under the data directories is named in the machine list."
+            " Besides the server's own work, a 4 KiB PUT over an existing key costs two file"
+            " creates and frees two files' blocks, which cost what the file system makes them"
+            " cost: an ext4 without a journal scans past recently freed inodes on every"
+            " create, and one mounted with `discard` waits for the disk on every freed block."
+            " bench/README.md shows how to run on another file system.",
             "- Nothing in the test suite asserts a speed; this harness only reports.",
             "",
             "## Reproducing",
