@@ -83,8 +83,18 @@ class Operation(enum.Enum):
         """Whether the bucket must exist before the body is worth reading."""
         return self not in _BUCKETLESS
 
+    @property
+    def finds_bucket_itself(self) -> bool:
+        """Whether the operation's own read answers NoSuchBucket (GetObject, HeadObject).
+
+        Without owners to check (one user), the bucket check before the body
+        only repeats what the read finds out anyway, at two stats a request.
+        """
+        return self in _OPENS_OBJECT
+
 
 _BUCKETLESS = frozenset({Operation.ListBuckets, Operation.CreateBucket, Operation.Unsupported})
+_OPENS_OBJECT = frozenset({Operation.GetObject, Operation.HeadObject})
 
 #: Sub-resources of buckets and objects that S3 has and nanio does not
 #: implement.  Naming them keeps such requests from being mistaken for a

@@ -289,7 +289,9 @@ class Preflight:
             raise errors.S3NotImplemented()
         if shape is Shape.OBJECT:
             validate_key(key)
-        if operation.needs_bucket:
+        if operation.needs_bucket and (
+            self._credentials.multi_user or not operation.finds_bucket_itself
+        ):
             # Raises NoSuchBucket: answered before 100 Continue.
             owner = self._store.bucket_info(bucket).owner
             if not may_access(self._credentials, call.auth.access_key, owner):

@@ -47,8 +47,8 @@ def make_settings(data_dir: str, **overrides: object) -> Settings:
 class _PayloadHashSigner(S3SigV4Auth):
     """botocore's S3 signer with the x-amz-content-sha256 value chosen by the test."""
 
-    def __init__(self, secret: str, payload_hash: str | None) -> None:
-        super().__init__(Credentials(ACCESS_KEY, secret), "s3", "us-east-1")
+    def __init__(self, secret: str, payload_hash: str | None, access_key: str) -> None:
+        super().__init__(Credentials(access_key, secret), "s3", "us-east-1")
         self._payload_hash = payload_hash
 
     def payload(self, request: AWSRequest) -> str:
@@ -66,6 +66,7 @@ def sign(
     payload_hash: str | None = "UNSIGNED-PAYLOAD",
     secret: str = SECRET_KEY,
     host: str = HOST,
+    access_key: str = ACCESS_KEY,
 ) -> dict[str, str]:
     """The headers botocore's SigV4 signer puts on this request (sent to ``host``)."""
     request = AWSRequest(
@@ -73,7 +74,7 @@ def sign(
     )
     if payload_hash == "hash":
         payload_hash = hashlib.sha256(body).hexdigest()
-    _PayloadHashSigner(secret, payload_hash).add_auth(request)
+    _PayloadHashSigner(secret, payload_hash, access_key).add_auth(request)
     return dict(request.headers.items())
 
 
