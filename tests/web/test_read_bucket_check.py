@@ -26,6 +26,8 @@ from tests.support.rawhttp import (
     status_of,
 )
 
+#: The user the test requests are signed as by default.
+ME = User(ACCESS_KEY, SECRET_KEY)
 #: A second user makes the store multi-user: buckets have owners to check.
 OTHER_USER = User("AKIDOTHERUSER", "other-user-secret")
 
@@ -48,11 +50,7 @@ def _missing_bucket(data_dir: Path, kind: str) -> str:
 
 
 def _answer(data_dir: Path, method: str, path: str, *, multi_user: bool) -> bytes:
-    users = (
-        (User(ACCESS_KEY, SECRET_KEY), OTHER_USER)
-        if multi_user
-        else (User(ACCESS_KEY, SECRET_KEY),)
-    )
+    users = (ME, OTHER_USER) if multi_user else (ME,)
     site, _ = make_test_site(str(data_dir), users=users)
     conn = Connection(site)
     conn.send(raw_request(method, path)[0])
@@ -101,8 +99,7 @@ def test_multi_user_reads_still_check_the_owner(data_dir: Path) -> None:
     Store(data_dir, fsync=False).create_bucket("mine", owner=ACCESS_KEY)
     (data_dir / "mine" / "k").write_bytes(b"private")
     for method in ("GET", "HEAD"):
-        users = (User(ACCESS_KEY, SECRET_KEY), OTHER_USER)
-        site, _ = make_test_site(str(data_dir), users=users)
+        site, _ = make_test_site(str(data_dir), users=(ME, OTHER_USER))
         conn = Connection(site)
         head, _ = raw_request(
             method, "/mine/k", access_key=OTHER_USER.access_key, secret=OTHER_USER.secret_key
