@@ -3,7 +3,8 @@ Fixtures every test layer may use.
 
 ``log_events`` records the twisted.logger events a test emits, and fails the
 test if any of them carries a failure (``log.failure``: a bug) that the test
-did not claim with ``expect_failures``.
+did not claim with ``expect_failures``.  After every test, the stores of the
+in-memory sites it made (tests/support/rawhttp.py) are closed.
 
 Property-based tests (hypothesis) run under the "nanio" profile: derandomized,
 so a run is the same on every machine and in CI, with no example database
@@ -22,9 +23,19 @@ import pytest
 from hypothesis import settings
 from twisted.logger import LogEvent, globalLogPublisher
 
+from tests.support.rawhttp import STORES_TO_CLOSE
+
 settings.register_profile("nanio", derandomize=True, database=None, deadline=None)
 settings.register_profile("explore", database=None, deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nanio"))
+
+
+@pytest.fixture(autouse=True)
+def _close_test_stores() -> Iterator[None]:
+    """Close the stores of the in-memory sites the test made (tests/support/rawhttp.py)."""
+    yield
+    while STORES_TO_CLOSE:
+        STORES_TO_CLOSE.pop().close()
 
 
 class LogEvents(list[LogEvent]):

@@ -35,6 +35,7 @@ import random
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
@@ -155,10 +156,25 @@ class Batched(Generic[T]):
             raise
 
 
+def _unlinker(root: weakref.ref[StoreRoot]) -> Callable[[list[str]], None]:
+    """Unlinks names from the root's ``tmp``; a weak reference, so a root stays no cycle."""
+
+    def unlink_from_tmp(names: list[str]) -> None:
+        live = root()
+        if live is None:
+            return  # dropped: the next clean_temp of this directory takes them
+        for name in names:
+            unlink_if_there(live.tmp_fd, name)
+
+    return unlink_from_tmp
+
+
 class StoreRoot:
     """The store's fixed directories, opened once; shared by every thread."""
 
     __slots__ = (
+        "__weakref__",
+        "_release",
         "background",
         "buckets_fd",
         "exact_mtime",
@@ -185,13 +201,18 @@ class StoreRoot:
         self.background: Background = background or _run_now
         #: Second names of replaced files (``atomic.set_aside``) in ``tmp``,
         #: unlinked in the background, in batches.
-        self.set_aside: Batched[str] = Batched(self.background, self._unlink_from_tmp)
+        self.set_aside: Batched[str] = Batched(self.background, _unlinker(weakref.ref(self)))
         #: Decoded sidecars, shared by readers and listings.
         self.sidecars: SidecarCache = SidecarCache(SIDECAR_CACHE_ENTRIES)
         os.makedirs(path, exist_ok=True)
+        opened: list[int] = []
+        # A root dropped without close() (a test's throwaway store, an
+        # embedder's discarded resource) still gives its descriptors back.
+        self._release = weakref.finalize(self, close_all, opened)
         # The root itself may be a symlink (an operator's choice); nothing
         # below it is followed.
         self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        opened.append(self.fd)
         #: Opens ``bucket/dirs.../name`` below ``fd`` in one system call,
         #: refusing symlinks as a walk does; None where the kernel cannot.
         self.open_beneath: Opener | None = find_opener(self.fd)
@@ -199,10 +220,13 @@ class StoreRoot:
             internal = make_dir(self.fd, INTERNAL_DIR)
             try:
                 self.tmp_fd = make_dir(internal, TMP_DIR)
+                opened.append(self.tmp_fd)
                 #: For messages to the operator (never sent to clients).
                 self.tmp_path = os.path.join(path, INTERNAL_DIR, TMP_DIR)
                 self.buckets_fd = make_dir(internal, BUCKETS_DIR)
+                opened.append(self.buckets_fd)
                 self.locks_fd = make_dir(internal, LOCKS_DIR)
+                opened.append(self.locks_fd)
             finally:
                 os.close(internal)
             #: Whether this file system keeps the nanosecond mtimes nanio
@@ -212,17 +236,10 @@ class StoreRoot:
             self.close()
             raise
 
-    def _unlink_from_tmp(self, names: list[str]) -> None:
-        for name in names:
-            unlink_if_there(self.tmp_fd, name)
-
     def close(self) -> None:
         """Close the directory descriptors (idempotent)."""
-        for name in ("locks_fd", "buckets_fd", "tmp_fd", "fd"):
-            fd = getattr(self, name, -1)
-            if fd >= 0:
-                setattr(self, name, -1)
-                os.close(fd)
+        self.fd = self.tmp_fd = self.buckets_fd = self.locks_fd = -1
+        self._release()  # runs close_all once, whoever calls first
 
     def open_bucket(self, bucket: str) -> int:
         """Open a bucket's directory; raise ``NoSuchBucket`` unless it is a real directory."""

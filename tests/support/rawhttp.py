@@ -24,6 +24,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.web.resource import IResource
 
 from nanio.config import Settings, User
+from nanio.storage.store import Store
 from nanio.web.resource import make_resource
 from nanio.web.site import NanioSite, make_site
 
@@ -129,16 +130,31 @@ def real_time_clock() -> MemoryReactorClock:
     return clock
 
 
+#: The stores of the sites and resources tests made; tests/conftest.py closes
+#: them after each test.  A site is cyclic garbage: left to the collector, a
+#: worker process running hundreds of tests would hold thousands of directory
+#: descriptors.
+STORES_TO_CLOSE: list[Store] = []
+
+
+def close_after_test(store: Store) -> None:
+    """Close ``store`` when the running test ends."""
+    STORES_TO_CLOSE.append(store)
+
+
 def make_test_site(data_dir: str, **overrides: object) -> tuple[NanioSite, MemoryReactorClock]:
     """A NanioSite on an in-memory clock set to the real time."""
     clock = real_time_clock()
     site = make_site(make_settings(data_dir, **overrides), reactor=clock)
+    close_after_test(site.s3.context.store)
     return site, clock
 
 
 def make_test_resource(data_dir: str, **overrides: object) -> IResource:
     """nanio's resource for a plain Site, on an in-memory clock set to the real time."""
-    return make_resource(make_settings(data_dir, **overrides), reactor=real_time_clock())
+    resource = make_resource(make_settings(data_dir, **overrides), reactor=real_time_clock())
+    close_after_test(resource.s3.context.store)  # type: ignore[attr-defined]
+    return resource
 
 
 def result_of(stub: StubTreq, deferred: Deferred[Any]) -> Any:

@@ -19,7 +19,7 @@ from twisted.internet.testing import MemoryReactorClock
 from nanio.storage import Store
 from nanio.web.resource import make_s3_resource
 from nanio.web.site import NanioSite
-from tests.support.rawhttp import make_settings
+from tests.support.rawhttp import close_after_test, make_settings
 
 
 class SlowDisk:
@@ -51,4 +51,5 @@ def slow_site(data_dir: Path) -> tuple[NanioSite, SlowDisk]:
     clock.advance(time.time())
     disk = SlowDisk()
     s3 = make_s3_resource(make_settings(str(data_dir)), clock, offload=disk)
+    close_after_test(s3.context.store)
     return NanioSite(s3, clock=clock, access_log=False, reactor=clock), disk

@@ -781,3 +781,31 @@ def test_disk_full_while_writing_is_insufficient_storage(
         patched.setattr(os, "write", full_disk)
         temp.write(b"more")
     assert not os.path.exists(temp.path)
+
+
+def _open_directories_under(path: Path) -> set[str]:
+    """The descriptors of this process open on ``path`` or below it."""
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            continue  # the descriptor listdir itself used
+        if target == str(path) or target.startswith(f"{path}/"):
+            names.add(fd)
+    return names
+
+
+def test_store_close_releases_its_directories(tmp_path: Path) -> None:
+    """close() gives back every descriptor the store opened, and may be called twice."""
+    store = Store(tmp_path / "data", fsync=False)
+    assert len(_open_directories_under(tmp_path / "data")) == 4  # root, tmp, buckets, locks
+    store.close()
+    store.close()
+    assert _open_directories_under(tmp_path / "data") == set()
+
+
+def test_a_store_dropped_unclosed_releases_its_directories(tmp_path: Path) -> None:
+    """A store nobody closed (a throwaway, a discarded resource) leaks no descriptors."""
+    Store(tmp_path / "data", fsync=False).create_bucket("bkt", owner=None)
+    assert _open_directories_under(tmp_path / "data") == set()

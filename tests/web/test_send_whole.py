@@ -28,6 +28,13 @@ from tests.support.rawhttp import Connection, make_test_site, raw_request, statu
 BODIES = {"small": bytes(range(256)) * 16, "larger": bytes(range(256)) * 240}
 
 
+def _wait_readable(sock: socket.socket, timeout_seconds: float = 5.0) -> None:
+    """Block until ``sock`` has data; poll(), as select() refuses descriptors above 1023."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    poller.poll(timeout_seconds * 1000)
+
+
 def _tcp_pair() -> tuple[socket.socket, socket.socket]:
     """Two ends of one loopback TCP connection: (server side, client side)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -175,7 +182,7 @@ def test_upload_bodies_are_read_in_large_pieces(connection: SocketConnection) ->
     sender.start()
     try:
         while sum(reads) < len(head) + len(body):
-            select.select([connection.transport.socket], [], [], 5.0)
+            _wait_readable(connection.transport.socket)
             connection.transport.doRead()
     finally:
         sender.join(5.0)
@@ -200,7 +207,7 @@ def test_small_upload_keeps_twisted_reads(connection: SocketConnection) -> None:
     connection.peer.sendall(head)
     connection.transport.doRead()  # the head: the body is awaited with 100 Continue
     connection.peer.sendall(body)
-    select.select([connection.transport.socket], [], [], 5.0)
+    _wait_readable(connection.transport.socket)
     connection.transport.doRead()
     answer = _flush(connection)
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
