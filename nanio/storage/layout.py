@@ -157,7 +157,7 @@ class Batched(Generic[T]):
 
 
 def _unlinker(root: weakref.ref[StoreRoot]) -> Callable[[list[str]], None]:
-    """Unlinks names from the root's ``tmp``; a weak reference, so a root stays no cycle."""
+    """Unlinks names from the root's ``tmp``, holding the root weakly (no reference cycle)."""
 
     def unlink_from_tmp(names: list[str]) -> None:
         live = root()
