@@ -10,7 +10,6 @@ descriptor per odd request would end a long-lived server at its limit.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from botocore.exceptions import ClientError
 from tests.support.procs import (
     MIB,
     connect,
+    open_descriptors,
     own_server,
     pattern_block,
     read_response_head,
@@ -37,21 +37,11 @@ ROUNDS = 3
 LARGE_BYTES = 8 * MIB
 
 
-def open_descriptors(server: RunningServer) -> tuple[list[str], int]:
-    """(what the server's file descriptors name, sorted; how many are sockets)."""
-    files = []
-    sockets = 0
-    fd_dir = Path(f"/proc/{server.process.pid}/fd")
-    for link in fd_dir.iterdir():
-        try:
-            target = os.readlink(link)
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:"):
-            sockets += 1
-        elif target.startswith("/"):
-            files.append(target)
-    return sorted(files), sockets
+def files_and_sockets(server: RunningServer) -> tuple[list[str], int]:
+    """(the paths the server's descriptors name, sorted; how many are sockets)."""
+    targets = open_descriptors(server.process.pid)
+    files = [target for target in targets if target.startswith("/")]
+    return files, sum(target.startswith("socket:") for target in targets)
 
 
 @pytest.fixture
@@ -158,13 +148,11 @@ def _settled(
 ) -> tuple[list[str], int]:
     """The server's descriptors once its clients' sockets and temp files are gone."""
     wait_for(lambda: not temp_files(server.data_dir), "the cut-off uploads' temp files gone")
+
+    def released() -> bool:
+        current = files_and_sockets(server)
+        return current == expected if expected is not None else current[1] == 1
+
     with contextlib.suppress(AssertionError):  # the caller's assert shows what stayed
-        wait_for(
-            lambda: (
-                open_descriptors(server) == expected
-                if expected is not None
-                else open_descriptors(server)[1] == 1
-            ),
-            "the clients' descriptors released",
-        )
-    return open_descriptors(server)
+        wait_for(released, "the clients' descriptors released")
+    return files_and_sockets(server)

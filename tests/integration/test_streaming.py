@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import socket
 import struct
 import time
@@ -27,6 +26,7 @@ from tests.support.procs import (
     MIB,
     connect,
     object_path,
+    open_descriptors,
     own_server,
     pattern_block,
     peak_rss_bytes,
@@ -275,14 +275,7 @@ def test_range_get_from_an_offset_over_sendfile(
 
 def server_has_open(server: RunningServer, path: Path) -> bool:
     """Whether the server process holds ``path`` open."""
-    fd_dir = Path(f"/proc/{server.process.pid}/fd")
-    for link in fd_dir.iterdir():
-        try:
-            if os.readlink(link) == str(path):
-                return True
-        except OSError:
-            continue  # closed meanwhile
-    return False
+    return str(path) in open_descriptors(server.process.pid)
 
 
 def test_client_leaving_a_download_is_not_an_error(

@@ -2,7 +2,8 @@
 A server of one's own, its memory, its temp files, and raw sockets to it.
 
 For integration tests that must watch or hurt a server: read its resident
-memory from ``/proc/<pid>/status``, list the upload temp files in
+memory from ``/proc/<pid>/status`` and its open files from ``/proc/<pid>/fd``,
+list the upload temp files in
 ``<data-dir>/.nanio/tmp``, kill it, restart it on the same data directory,
 and talk to it over a plain socket so a test controls exactly when each byte
 of a request goes out (or never does).
@@ -74,6 +75,21 @@ def reset_peak_rss(pid: int) -> None:
     # "5" resets the peak RSS; what start-up once needed no longer hides a rise.
     with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as clear_refs:
         clear_refs.write("5")
+
+
+# -- open descriptors ------------------------------------------------------------
+
+
+def open_descriptors(pid: int | str = "self") -> list[str]:
+    """What the descriptors of process ``pid`` name (paths, ``socket:[...]``...), sorted."""
+    fd_dir = f"/proc/{pid}/fd"
+    targets = []
+    for fd in os.listdir(fd_dir):
+        try:
+            targets.append(os.readlink(f"{fd_dir}/{fd}"))
+        except OSError:
+            continue  # closed meanwhile (for "self": the one listdir used)
+    return sorted(targets)
 
 
 # -- files and waiting -----------------------------------------------------------

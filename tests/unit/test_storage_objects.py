@@ -25,6 +25,7 @@ from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
 from nanio.storage.faults import os_error
 from nanio.storage.layout import StoreRoot
+from tests.support.procs import open_descriptors
 from tests.support.storage import bucket_path, read_object
 
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -783,17 +784,9 @@ def test_disk_full_while_writing_is_insufficient_storage(
     assert not os.path.exists(temp.path)
 
 
-def _open_directories_under(path: Path) -> set[str]:
-    """The descriptors of this process open on ``path`` or below it."""
-    names = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except FileNotFoundError:
-            continue  # the descriptor listdir itself used
-        if target == str(path) or target.startswith(f"{path}/"):
-            names.add(fd)
-    return names
+def _open_directories_under(path: Path) -> list[str]:
+    """What this process's descriptors name on ``path`` or below it."""
+    return [name for name in open_descriptors() if name == str(path) or name.startswith(f"{path}/")]
 
 
 def test_store_close_releases_its_directories(tmp_path: Path) -> None:
@@ -802,10 +795,10 @@ def test_store_close_releases_its_directories(tmp_path: Path) -> None:
     assert len(_open_directories_under(tmp_path / "data")) == 4  # root, tmp, buckets, locks
     store.close()
     store.close()
-    assert _open_directories_under(tmp_path / "data") == set()
+    assert _open_directories_under(tmp_path / "data") == []
 
 
 def test_a_store_dropped_unclosed_releases_its_directories(tmp_path: Path) -> None:
     """A store nobody closed (a throwaway, a discarded resource) leaks no descriptors."""
     Store(tmp_path / "data", fsync=False).create_bucket("bkt", owner=None)
-    assert _open_directories_under(tmp_path / "data") == set()
+    assert _open_directories_under(tmp_path / "data") == []
