@@ -321,11 +321,14 @@ class NanioService(MultiService):
 
         A temp file goes as soon as no live process (of this host or another
         sharing the store) holds its lock, so the sweep at start-up leaves
-        none of a crashed server's; see ``nanio.storage.atomic``.
+        none of a crashed server's; see ``nanio.storage.atomic``.  The sweep
+        also forgets the answers of multipart uploads completed over a day
+        ago, kept for clients that retry a Complete.
         """
         removed = self.store.clean_temp()
         if removed:
             self._log.info("Removed {count} stray temp file(s)", count=removed)
+        self.store.forget_completed_uploads()
 
     def collect_abandoned_uploads(self) -> None:
         """Remove multipart uploads that received nothing for a week.

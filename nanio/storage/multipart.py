@@ -6,6 +6,7 @@ Multipart uploads: their directories, parts, listings, completion and GC.
     <root>/.nanio/multipart/<upload-id>/init.json          who, where, what metadata
     <root>/.nanio/multipart/<upload-id>/parts/000001.bin   a part's bytes, as uploaded
     <root>/.nanio/multipart/<upload-id>/parts/000001.json  its ETag, size, time, checksums
+    <root>/.nanio/completed/<upload-id>.json               once completed: what it made
 
 An upload id is 32 lower-case hex characters from ``secrets``: unguessable,
 URL-safe, and checked against that form before it is used, so an id never
@@ -21,7 +22,10 @@ Invariants:
   whoever was waiting for the lock finds the descriptor it holds unlinked
   (``st_nlink == 0``) and answers ``NoSuchUpload``: a second Complete, or an
   Abort or UploadPart racing a Complete, never sees half an upload, and a
-  Complete never joins parts that are being replaced.  The directory is
+  Complete never joins parts that are being replaced.  A Complete that
+  succeeds records what it made before it removes the upload, so a second
+  Complete with the same part list answers as the first did (see
+  ``completions``); a retry is not an error.  The directory is
   then renamed into ``.nanio/tmp`` as trash and removed outside the lock; a
   crash leaves trash for ``clean_temp`` or a directory without
   ``init.json`` for ``gc_abandoned_uploads``.
@@ -70,7 +74,7 @@ from nanio.errors import (
 from nanio.s3.checksums import ALGORITHMS, decode_value, new_checksum
 from nanio.s3.keys import validate_key
 from nanio.s3.model import ObjectMeta
-from nanio.storage import objects
+from nanio.storage import completions, objects
 from nanio.storage.atomic import TRASH_SUFFIX, TempFile, create_temp, write_small_temp
 from nanio.storage.layout import (
     DIR_FLAGS,
@@ -590,7 +594,16 @@ def complete_upload(
         if number <= previous:
             raise InvalidPartOrder()
         previous = number
-    locked = _lock_upload(root, bucket, key, upload_id, exclusive=True)
+    digest = completions.parts_digest(parts)
+    try:
+        locked = _lock_upload(root, bucket, key, upload_id, exclusive=True)
+    except NoSuchUpload:
+        # Gone: completed already, perhaps (a retry, or a Complete that
+        # waited for the lock), and then it gets that Complete's answer.
+        done = completions.find(root, upload_id, bucket, key, digest)
+        if done is None:
+            raise
+        return done
     try:
         parts_fd = os.open(PARTS_DIR, DIR_FLAGS, dir_fd=locked.dir_fd)
         try:
@@ -619,6 +632,7 @@ def complete_upload(
             parts=tuple(part.size for part in chosen),
         )
         stored = objects.commit_object(root, bucket, key, temp, meta, precondition)
+        completions.record(root, upload_id, bucket, key, digest, stored)
         locked.remove(root)
         return stored
     finally:

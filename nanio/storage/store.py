@@ -19,9 +19,10 @@ No Twisted imports here.
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from nanio.s3.model import BucketInfo, ListPage, ObjectMeta
-from nanio.storage import atomic, listing, multipart, objects
+from nanio.storage import atomic, completions, listing, multipart, objects
 from nanio.storage.atomic import TEMP_MIN_AGE_SECONDS, TempFile
 from nanio.storage.buckets import Buckets
 from nanio.storage.faults import os_error
@@ -85,14 +86,7 @@ class Store(ClosesOnExit):
         """Delete an empty bucket (and its multipart uploads): NoSuchBucket, BucketNotEmpty."""
         root = self._root
         try:
-            # S3 deletes a bucket whose only contents are uploads in
-            # progress, and those uploads go with it.  Done after the
-            # bucket lock is released (lock order: multipart.py), by the
-            # inode of the deleted directory: a bucket of the same name
-            # created meanwhile keeps its own uploads.
-            self._buckets.delete_bucket(
-                bucket, then=lambda ino: multipart.remove_bucket_uploads(root, bucket, ino)
-            )
+            self._buckets.delete_bucket(bucket, then=partial(_forget_uploads, root, bucket))
         except OSError as e:
             raise os_error(e) from e
 
@@ -289,7 +283,9 @@ class Store(ClosesOnExit):
 
         MalformedXML (no parts), InvalidPartOrder, InvalidPart, EntityTooSmall,
         EntityTooLarge (the parts add up to more than ``max_size``),
-        NoSuchUpload (also for a second Complete of a finished upload).
+        NoSuchUpload.  A Complete repeated after it succeeded (a client's
+        retry) returns the first one's metadata again, for a day; with
+        another part list it is NoSuchUpload.
         """
         try:
             return multipart.complete_upload(
@@ -305,6 +301,15 @@ class Store(ClosesOnExit):
         except OSError as e:
             raise os_error(e) from e
 
+    def forget_completed_uploads(
+        self, *, older_than_seconds: float = completions.KEEP_SECONDS
+    ) -> int:
+        """Drop what uploads completed before the limit answered (retries of them: NoSuchUpload)."""
+        try:
+            return completions.forget_old(self._root, older_than_seconds=older_than_seconds)
+        except OSError as e:
+            raise os_error(e) from e
+
     def gc_abandoned_uploads(
         self, *, older_than_seconds: float = multipart.ABANDONED_AFTER_SECONDS
     ) -> int:
@@ -313,3 +318,13 @@ class Store(ClosesOnExit):
             return multipart.gc_abandoned(self._root, older_than_seconds=older_than_seconds)
         except OSError as e:
             raise os_error(e) from e
+
+
+def _forget_uploads(root: StoreRoot, bucket: str, bucket_ino: int) -> None:
+    """What goes with a deleted bucket: its uploads in progress, and completed ones' answers."""
+    # S3 deletes a bucket whose only contents are uploads in progress, and
+    # those uploads go with it.  Done after the bucket lock is released (lock
+    # order: multipart.py), by the inode of the deleted directory: a bucket
+    # of the same name created meanwhile keeps its own uploads.
+    multipart.remove_bucket_uploads(root, bucket, bucket_ino)
+    completions.forget_bucket(root, bucket)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,40 @@ def test_parts_out_of_order_and_unknown_parts_are_refused(s3: Any, bucket: str) 
     with pytest.raises(ClientError) as caught:
         complete(s3, bucket, "k", upload_id, [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}])
     assert error_code(caught.value) == "InvalidPart"
+
+
+def test_a_retried_complete_gets_the_first_answer(s3: Any, bucket: str) -> None:
+    """A Complete sent again (as SDKs do after a timeout) answers as the first did, as on S3."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k", ContentType="text/plain")[
+        "UploadId"
+    ]
+    bodies = [os.urandom(5 * MiB), b"tail"]
+    parts = upload_parts(s3, bucket, "k", upload_id, bodies)
+    first = complete(s3, bucket, "k", upload_id, parts)
+    again = complete(s3, bucket, "k", upload_id, parts)
+    fields = ("ETag", "Bucket", "Key", "Location", "ChecksumCRC32")
+    assert {f: again.get(f) for f in fields} == {f: first.get(f) for f in fields}
+    assert first["ETag"] == multipart_etag(bodies)
+    got = s3.get_object(Bucket=bucket, Key="k")
+    assert (got["Body"].read(), got["ContentType"]) == (b"".join(bodies), "text/plain")
+    # Another part list is no retry of that Complete, and the upload is gone.
+    with pytest.raises(ClientError) as caught:
+        complete(s3, bucket, "k", upload_id, parts[:1])
+    assert error_code(caught.value) == "NoSuchUpload"
+    with pytest.raises(ClientError) as caught:
+        s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id)
+    assert error_code(caught.value) == "NoSuchUpload"
+
+
+def test_two_completes_at_once_both_succeed(s3: Any, bucket: str) -> None:
+    """Two Completes of one upload at the same time: one joins, both get its answer."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), b"tail"]
+    parts = upload_parts(s3, bucket, "k", upload_id, bodies)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: complete(s3, bucket, "k", upload_id, parts), range(2)))
+    assert answers[0]["ETag"] == answers[1]["ETag"] == multipart_etag(bodies)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(bodies)
 
 
 def test_abort_removes_the_upload(s3: Any, bucket: str) -> None:

@@ -220,13 +220,28 @@ def test_upload_part_fsyncs_its_bytes_json_and_directory(durable: Store, fsyncs:
 def test_complete_fsyncs_the_object_then_the_upload_removal(
     durable: Store, fsyncs: FsyncLog
 ) -> None:
-    """CompleteMultipartUpload fsyncs the joined object like a PUT, and the upload's removal."""
+    """CompleteMultipartUpload fsyncs the joined object like a PUT, its answer, and the removal.
+
+    The answer (kept for a retried Complete) is durable before the upload's
+    removal is: a client retrying after a crash gets it, not NoSuchUpload.
+    """
     upload_id = start_upload(durable, "k")
     fsyncs.calls.clear()
     durable.complete_multipart_upload(
         "bkt", "k", upload_id, [(1, hashlib.md5(b"part one").hexdigest())]
     )
-    assert fsyncs.sorted() == sorted([*TOP_LEVEL_COMMIT, ("dir", ".nanio/multipart")])
+    assert fsyncs.sorted() == sorted(
+        [
+            *TOP_LEVEL_COMMIT,
+            ("file", ".nanio/tmp/*.new"),  # the answer, before its rename
+            ("dir", ".nanio/completed"),
+            ("dir", ".nanio/multipart"),
+        ]
+    )
+    answer, removal = (
+        fsyncs.calls.index(("dir", d)) for d in (".nanio/completed", ".nanio/multipart")
+    )
+    assert answer < removal
 
 
 def operations(store: Store) -> list[Callable[[], object]]:

@@ -20,6 +20,7 @@ from nanio.errors import (
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    PreconditionFailed,
 )
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
@@ -282,13 +283,119 @@ def test_failed_complete_keeps_the_upload(store: Store) -> None:
     assert store.complete_multipart_upload("bkt", "obj", upload_id, [(1, etag)]).size == 1
 
 
-def test_second_complete_is_no_such_upload(store: Store) -> None:
-    """Completing a finished upload again raises NoSuchUpload (nanio's documented choice)."""
-    upload_id = store.create_multipart_upload("bkt", "obj", init_meta(), None)
-    etag = upload_part(store, upload_id, 1, b"x")
-    store.complete_multipart_upload("bkt", "obj", upload_id, [(1, etag)])
+def _completed(store: Store, key: str = "obj") -> tuple[str, list[tuple[int, str]], ObjectMeta]:
+    """A two-part upload of ``key``, completed: (its id, the part list, what Complete returned)."""
+    upload_id = store.create_multipart_upload(
+        "bkt", key, init_meta(content_type="text/plain", user_metadata={"a": "1"}), None
+    )
+    parts = [
+        (1, upload_part(store, upload_id, 1, b"one", key)),
+        (2, upload_part(store, upload_id, 2, b"two", key)),
+    ]
+    return (
+        upload_id,
+        parts,
+        store.complete_multipart_upload("bkt", key, upload_id, parts, min_part_size=SMALL),
+    )
+
+
+def test_retried_complete_answers_as_the_first(store: Store) -> None:
+    """A Complete sent again after it succeeded returns the same metadata (S3 does; SDKs retry)."""
+    upload_id, parts, first = _completed(store)
+    # Clients echo the ETags quoted or not, in either case.
+    echoed = [(number, f'"{etag.upper()}"') for number, etag in parts]
+    again = store.complete_multipart_upload("bkt", "obj", upload_id, echoed, min_part_size=SMALL)
+    assert again == first
+    assert (again.etag, again.parts) == (multipart_etag(b"one", b"two"), (3, 3))
+    assert read_object(store, "obj") == b"onetwo"
+
+
+def test_completed_upload_is_gone_for_everything_but_complete(store: Store) -> None:
+    """Parts, listings and Abort of a completed upload still answer NoSuchUpload."""
+    upload_id, _, _ = _completed(store)
     with pytest.raises(NoSuchUpload):
-        store.complete_multipart_upload("bkt", "obj", upload_id, [(1, etag)])
+        upload_part(store, upload_id, 3, b"three")
+    with pytest.raises(NoSuchUpload):
+        store.list_parts("bkt", "obj", upload_id)
+    with pytest.raises(NoSuchUpload):
+        store.abort_multipart_upload("bkt", "obj", upload_id)
+    assert store.list_multipart_uploads("bkt").uploads == []
+    assert list(uploads_dir(store).iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda parts: parts[:1],  # fewer parts
+        lambda parts: [(1, parts[0][1]), (2, "0" * 32)],  # another ETag
+        lambda parts: [(1, parts[0][1]), (3, parts[1][1])],  # another number
+    ],
+    ids=["fewer", "etag", "number"],
+)
+def test_retry_with_another_part_list_is_no_such_upload(store: Store, change: object) -> None:
+    """Only a Complete of the same part list gets the first answer."""
+    upload_id, parts, _ = _completed(store)
+    with pytest.raises(NoSuchUpload):
+        store.complete_multipart_upload("bkt", "obj", upload_id, change(parts), min_part_size=SMALL)  # type: ignore[operator]
+
+
+def test_retry_for_another_key_or_bucket_is_no_such_upload(store: Store) -> None:
+    """The record names its bucket and key; the id used elsewhere is no upload."""
+    upload_id, parts, _ = _completed(store)
+    store.create_bucket("other", None)
+    with pytest.raises(NoSuchUpload):
+        store.complete_multipart_upload("bkt", "obj2", upload_id, parts, min_part_size=SMALL)
+    with pytest.raises(NoSuchUpload):
+        store.complete_multipart_upload("other", "obj", upload_id, parts, min_part_size=SMALL)
+
+
+def test_retry_after_the_bucket_was_made_again_is_no_such_upload(store: Store) -> None:
+    """Deleting a bucket forgets its completed uploads, and only its own."""
+    upload_id, parts, _ = _completed(store)
+    store.create_bucket("kept", None)
+    kept_id = store.create_multipart_upload("kept", "obj", init_meta(), None)
+    temp = store.create_temp()
+    temp.write(b"x")
+    kept_parts = [(1, hashlib.md5(b"x").hexdigest())]
+    store.commit_part("kept", "obj", kept_id, 1, temp, kept_parts[0][1], {})
+    kept = store.complete_multipart_upload("kept", "obj", kept_id, kept_parts)
+    store.delete_object("bkt", "obj")
+    store.delete_bucket("bkt")
+    with pytest.raises(NoSuchBucket):
+        store.complete_multipart_upload("bkt", "obj", upload_id, parts, min_part_size=SMALL)
+    store.create_bucket("bkt", None)
+    with pytest.raises(NoSuchUpload):
+        store.complete_multipart_upload("bkt", "obj", upload_id, parts, min_part_size=SMALL)
+    assert store.complete_multipart_upload("kept", "obj", kept_id, kept_parts) == kept
+
+
+def test_records_are_forgotten_after_a_day(store: Store) -> None:
+    """The sweep keeps fresh records and drops old ones; then a retry is NoSuchUpload."""
+    upload_id, parts, _ = _completed(store)
+    record = Path(store.root) / ".nanio" / "completed" / f"{upload_id}.json"
+    assert store.forget_completed_uploads() == 0
+    assert record.is_file()
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(record, (two_days_ago, two_days_ago))
+    assert store.forget_completed_uploads() == 1
+    assert not record.exists()
+    with pytest.raises(NoSuchUpload):
+        store.complete_multipart_upload("bkt", "obj", upload_id, parts, min_part_size=SMALL)
+
+
+def test_a_refused_complete_leaves_no_record(store: Store) -> None:
+    """A Complete refused by its precondition keeps the upload and answers no retry."""
+    store.put_object_bytes("bkt", "obj", b"there", init_meta())
+    upload_id = store.create_multipart_upload("bkt", "obj", init_meta(), None)
+    parts = [(1, upload_part(store, upload_id, 1, b"x"))]
+
+    def refuse(current_etag: str | None) -> None:
+        raise PreconditionFailed()
+
+    with pytest.raises(PreconditionFailed):
+        store.complete_multipart_upload("bkt", "obj", upload_id, parts, precondition=refuse)
+    assert not (Path(store.root) / ".nanio" / "completed" / f"{upload_id}.json").exists()
+    assert store.complete_multipart_upload("bkt", "obj", upload_id, parts).size == 1
 
 
 def test_skipped_parts_are_not_joined(store: Store) -> None:
@@ -447,8 +554,8 @@ def _race(store: Store, *calls: object) -> list[object]:
     return results
 
 
-def test_two_completes_exactly_one_wins(store: Store) -> None:
-    """Two concurrent Completes of one upload: one succeeds, the other gets NoSuchUpload."""
+def test_two_completes_both_answer_the_same(store: Store) -> None:
+    """Two concurrent Completes of one upload: one joins, the other waits and gets its answer."""
     pieces = [b"a" * MIB, b"b" * MIB]
     upload_id = store.create_multipart_upload("bkt", "obj", init_meta(), None)
     parts = [(n, upload_part(store, upload_id, n, p)) for n, p in enumerate(pieces, 1)]
@@ -457,7 +564,8 @@ def test_two_completes_exactly_one_wins(store: Store) -> None:
         return store.complete_multipart_upload("bkt", "obj", upload_id, parts, min_part_size=SMALL)
 
     results = _race(store, complete, complete)
-    assert sorted(type(r).__name__ for r in results) == ["NoSuchUpload", "ObjectMeta"]
+    assert all(isinstance(r, ObjectMeta) for r in results)
+    assert results[0] == results[1]
     assert read_object(store, "obj") == b"".join(pieces)
 
 
