@@ -189,6 +189,10 @@ class NoSuchKey(S3Error):
     code, status, message = "NoSuchKey", 404, "The specified key does not exist."
 
 
+class NoSuchTagSet(S3Error):
+    code, status, message = "NoSuchTagSet", 404, "The TagSet does not exist"
+
+
 class NoSuchUpload(S3Error):
     code, status = "NoSuchUpload", 404
     message = (

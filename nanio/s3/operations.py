@@ -52,6 +52,9 @@ class Operation(enum.Enum):
     GetBucketVersioning = ("GetBucketVersioning", Body.NONE)
     GetBucketAcl = ("GetBucketAcl", Body.NONE)
     PutBucketAcl = ("PutBucketAcl", Body.XML)
+    GetBucketTagging = ("GetBucketTagging", Body.NONE)
+    PutBucketTagging = ("PutBucketTagging", Body.XML)
+    DeleteBucketTagging = ("DeleteBucketTagging", Body.NONE)
     ListObjects = ("ListObjects", Body.NONE)
     ListObjectsV2 = ("ListObjectsV2", Body.NONE)
     ListObjectVersions = ("ListObjectVersions", Body.NONE)
@@ -64,6 +67,9 @@ class Operation(enum.Enum):
     DeleteObject = ("DeleteObject", Body.NONE)
     GetObjectAcl = ("GetObjectAcl", Body.NONE)
     PutObjectAcl = ("PutObjectAcl", Body.XML)
+    GetObjectTagging = ("GetObjectTagging", Body.NONE)
+    PutObjectTagging = ("PutObjectTagging", Body.XML)
+    DeleteObjectTagging = ("DeleteObjectTagging", Body.NONE)
     CreateMultipartUpload = ("CreateMultipartUpload", Body.NONE)
     UploadPart = ("UploadPart", Body.OBJECT)
     UploadPartCopy = ("UploadPartCopy", Body.NONE)
@@ -71,7 +77,7 @@ class Operation(enum.Enum):
     AbortMultipartUpload = ("AbortMultipartUpload", Body.NONE)
     ListParts = ("ListParts", Body.NONE)
     #: A sub-resource nanio knows of but does not implement (policy,
-    #: lifecycle, tagging, ...): answered 501 NotImplemented.
+    #: lifecycle, CORS, ...): answered 501 NotImplemented.
     Unsupported = ("Unsupported", Body.NONE)
 
     def __init__(self, api_name: str, body: Body) -> None:
@@ -124,7 +130,6 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
         "restore",
         "retention",
         "select",
-        "tagging",
         "torrent",
         "website",
     }
@@ -157,6 +162,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule("GET", _B, _Op.GetBucketLocation, ("location",)),
     _rule("GET", _B, _Op.GetBucketVersioning, ("versioning",)),
     _rule("GET", _B, _Op.GetBucketAcl, ("acl",)),
+    _rule("GET", _B, _Op.GetBucketTagging, ("tagging",)),
+    _rule("PUT", _B, _Op.PutBucketTagging, ("tagging",)),
+    _rule("DELETE", _B, _Op.DeleteBucketTagging, ("tagging",)),
     _rule("GET", _B, _Op.ListMultipartUploads, ("uploads",)),
     _rule("GET", _B, _Op.ListObjectVersions, ("versions",)),
     _rule("GET", _B, _Op.ListObjectsV2, ("list-type",)),
@@ -169,6 +177,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule("PUT", _O, _Op.UploadPartCopy, ("partNumber", "uploadId"), "x-amz-copy-source"),
     _rule("PUT", _O, _Op.UploadPart, ("partNumber", "uploadId")),
     _rule("PUT", _O, _Op.PutObjectAcl, ("acl",)),
+    _rule("GET", _O, _Op.GetObjectTagging, ("tagging",)),
+    _rule("PUT", _O, _Op.PutObjectTagging, ("tagging",)),
+    _rule("DELETE", _O, _Op.DeleteObjectTagging, ("tagging",)),
     _rule("PUT", _O, _Op.CopyObject, (), "x-amz-copy-source"),
     _rule("PUT", _O, _Op.PutObject),
     _rule("GET", _O, _Op.ListParts, ("uploadId",)),

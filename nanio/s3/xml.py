@@ -242,6 +242,29 @@ def acl(owner_id: str, owner_name: str) -> bytes:
     )
 
 
+_EMPTY_TAGGING = f"{_DECLARATION}<Tagging{_XMLNS}><TagSet></TagSet></Tagging>".encode()
+
+
+def empty_tagging() -> bytes:
+    """Render GetObjectTagging for an object without tags (nanio stores none)."""
+    return _EMPTY_TAGGING
+
+
+def parse_tagging(body: bytes) -> list[tuple[str, str]]:
+    """Return the (key, value) pairs of a PutObjectTagging or PutBucketTagging body."""
+    root = _expect_root(body, "Tagging")
+    tag_set = _child(root, "TagSet")
+    if tag_set is None:
+        raise MalformedXML()
+    tags = []
+    for tag in _children(tag_set, "Tag"):
+        key, value = _child(tag, "Key"), _child(tag, "Value")
+        if key is None or value is None:
+            raise MalformedXML()
+        tags.append((key.text or "", value.text or ""))
+    return tags
+
+
 # --------------------------------------------------------------------------
 # Listings
 

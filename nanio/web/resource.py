@@ -49,6 +49,7 @@ from nanio.web.handlers import bucket as bucket_handlers
 from nanio.web.handlers import multipart as multipart_handlers
 from nanio.web.handlers import object as object_handlers
 from nanio.web.handlers import service as service_handlers
+from nanio.web.handlers import tagging as tagging_handlers
 from nanio.web.handlers.context import Context
 from nanio.web.spool import Offload
 
@@ -76,6 +77,9 @@ HANDLERS: dict[Operation, Handler] = {
     Operation.GetBucketVersioning: bucket_handlers.get_bucket_versioning,
     Operation.GetBucketAcl: bucket_handlers.get_bucket_acl,
     Operation.PutBucketAcl: bucket_handlers.put_bucket_acl,
+    Operation.GetBucketTagging: tagging_handlers.get_bucket_tagging,
+    Operation.PutBucketTagging: tagging_handlers.put_bucket_tagging,
+    Operation.DeleteBucketTagging: tagging_handlers.delete_bucket_tagging,
     Operation.ListObjects: bucket_handlers.list_objects,
     Operation.ListObjectsV2: bucket_handlers.list_objects_v2,
     Operation.ListObjectVersions: bucket_handlers.list_object_versions,
@@ -87,6 +91,9 @@ HANDLERS: dict[Operation, Handler] = {
     Operation.DeleteObject: object_handlers.delete_object,
     Operation.GetObjectAcl: object_handlers.get_object_acl,
     Operation.PutObjectAcl: object_handlers.put_object_acl,
+    Operation.GetObjectTagging: tagging_handlers.get_object_tagging,
+    Operation.PutObjectTagging: tagging_handlers.put_object_tagging,
+    Operation.DeleteObjectTagging: tagging_handlers.delete_object_tagging,
     Operation.CreateMultipartUpload: multipart_handlers.create_multipart_upload,
     Operation.UploadPart: multipart_handlers.upload_part,
     Operation.UploadPartCopy: multipart_handlers.upload_part_copy,

@@ -395,9 +395,8 @@ def test_unsigned_request_is_access_denied(server: RunningServer, bucket: str) -
 #: What nanio does not implement: sub-resources, and canned ACLs other than 'private'.
 NOT_IMPLEMENTED: dict[str, tuple[str, dict[str, str]]] = {
     "bucket-policy": ("get_bucket_policy", {}),
-    "bucket-tagging": ("get_bucket_tagging", {}),
     "bucket-lifecycle": ("get_bucket_lifecycle_configuration", {}),
-    "object-tagging": ("get_object_tagging", {"Key": "k"}),
+    "object-attributes": ("get_object_attributes", {"Key": "k", "ObjectAttributes": ["ETag"]}),
     "bucket-acl-public-read": ("put_bucket_acl", {"ACL": "public-read"}),
     "object-acl-public-read": ("put_object_acl", {"Key": "k", "ACL": "public-read"}),
     "object-acl-public-read-write": ("put_object_acl", {"Key": "k", "ACL": "public-read-write"}),

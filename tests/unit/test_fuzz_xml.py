@@ -41,6 +41,7 @@ READERS: dict[str, Callable[[bytes], Any]] = {
     "Delete": xml.parse_delete,
     "CompleteMultipartUpload": xml.parse_complete_multipart,
     "CreateBucketConfiguration": xml.parse_create_bucket,
+    "Tagging": xml.parse_tagging,
 }
 
 
@@ -81,6 +82,26 @@ def test_botocore_delete_body_reads_back_its_keys(keys: list[str], quiet: bool) 
         validate=False,
     )
     assert xml.parse_delete(body) == (keys, quiet)
+
+
+@settings(max_examples=EXAMPLES)
+@given(
+    tags=st.lists(
+        st.tuples(*(xml_text.map(lambda t: t.replace("\r", "")),) * 2), min_size=0, max_size=8
+    )
+)
+def test_botocore_tagging_body_reads_back_its_tags(tags: list[tuple[str, str]]) -> None:
+    """A PutObjectTagging body botocore writes gives back its tags, in order."""
+    body = serialize(
+        "PutObjectTagging",
+        {
+            "Bucket": "b",
+            "Key": "k",
+            "Tagging": {"TagSet": [{"Key": k, "Value": v} for k, v in tags]},
+        },
+        validate=False,
+    )
+    assert xml.parse_tagging(body) == tags
 
 
 @settings(max_examples=EXAMPLES)
@@ -290,6 +311,7 @@ def hostile_documents(draw: st.DrawFn) -> bytes:
             f"<Part><PartNumber>1</PartNumber><ETag>{reference}</ETag></Part>"
         ),
         "CreateBucketConfiguration": f"<LocationConstraint>{reference}</LocationConstraint>",
+        "Tagging": f"<TagSet><Tag><Key>{reference}</Key><Value>v</Value></Tag></TagSet>",
     }[root]
     return f'<?xml version="1.0"?>{doctype}<{root}>{inner}</{root}>'.encode()
 

@@ -43,7 +43,16 @@ CASES = [
     ("DELETE", OBJ, {"uploadId": "u"}, {}, Operation.AbortMultipartUpload),
     ("GET", OBJ, {"uploadId": "u"}, {}, Operation.ListParts),
     ("PUT", B, {"policy": ""}, {}, Operation.Unsupported),
-    ("GET", OBJ, {"tagging": ""}, {}, Operation.Unsupported),
+    ("GET", OBJ, {"tagging": ""}, {}, Operation.GetObjectTagging),
+    ("PUT", OBJ, {"tagging": ""}, {}, Operation.PutObjectTagging),
+    ("DELETE", OBJ, {"tagging": ""}, {}, Operation.DeleteObjectTagging),
+    ("GET", B, {"tagging": ""}, {}, Operation.GetBucketTagging),
+    ("PUT", B, {"tagging": ""}, {}, Operation.PutBucketTagging),
+    ("DELETE", B, {"tagging": ""}, {}, Operation.DeleteBucketTagging),
+    # Not CopyObject: the tagging sub-resource names the operation.
+    ("PUT", OBJ, {"tagging": ""}, {"x-amz-copy-source": ["/b/k"]}, Operation.PutObjectTagging),
+    ("POST", OBJ, {"tagging": ""}, {}, None),
+    ("GET", OBJ, {"attributes": ""}, {}, Operation.Unsupported),
     ("PUT", B, {"lifecycle": ""}, {}, Operation.Unsupported),
 ]
 

@@ -876,3 +876,41 @@ def test_delete_result_lists_deleted_keys_and_errors() -> None:
     parsed = parse("DeleteObjects", body)
     assert [d["Key"] for d in parsed["Deleted"]] == ["a&b", "c"]
     assert parsed["Errors"] == [{"Key": "d<e", "Code": "InvalidArgument", "Message": "bad key"}]
+
+
+def test_empty_tagging_reads_as_an_empty_tag_set() -> None:
+    """botocore reads GetObjectTagging's answer as TagSet []."""
+    assert parse("GetObjectTagging", xml.empty_tagging())["TagSet"] == []
+
+
+@pytest.mark.parametrize("operation", ["PutObjectTagging", "PutBucketTagging"])
+def test_parse_tagging_reads_botocores_tag_sets(operation: str) -> None:
+    """The tags botocore sends are read back in order, empty values and markup included."""
+    tags = [("a", "1"), ("b", ""), ("k <&>", "v é")]
+    params = {"Bucket": "b", "Tagging": {"TagSet": [{"Key": k, "Value": v} for k, v in tags]}}
+    if operation == "PutObjectTagging":
+        params["Key"] = "k"
+    assert xml.parse_tagging(serialize(operation, params)) == tags
+
+
+def test_parse_tagging_reads_an_empty_tag_set() -> None:
+    """An empty TagSet is no tags (what a client sends to clear them)."""
+    body = serialize("PutObjectTagging", {"Bucket": "b", "Key": "k", "Tagging": {"TagSet": []}})
+    assert xml.parse_tagging(body) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<Tagging/>",  # no TagSet
+        b"<Tagging><TagSet><Tag><Key>a</Key></Tag></TagSet></Tagging>",  # no Value
+        b"<Tagging><TagSet><Tag><Value>1</Value></Tag></TagSet></Tagging>",  # no Key
+        b"<Other><TagSet/></Other>",
+        b"<Tagging><TagSet>",
+    ],
+)
+def test_parse_tagging_refuses_malformed_documents(body: bytes) -> None:
+    """A document that is not a Tagging with a TagSet of whole tags is MalformedXML."""
+    with pytest.raises(MalformedXML):
+        xml.parse_tagging(body)

@@ -94,3 +94,17 @@ def refuse_canned_acl(call: S3Call) -> None:
         raise errors.S3NotImplemented(
             "Only the 'private' canned ACL is supported: nanio has no public access."
         )
+
+
+def tags_not_supported() -> errors.S3NotImplemented:
+    """The answer to a request asking nanio to keep tags."""
+    return errors.S3NotImplemented(
+        "Object and bucket tags are not supported: nanio stores no tags."
+    )
+
+
+def refuse_tags(call: S3Call) -> None:
+    """Refuse an upload or copy that asks for object tags: nanio stores none."""
+    # x-amz-tagging is a query string ("a=1&b=2"); empty means no tags.
+    if (call.header("x-amz-tagging") or "").strip():
+        raise tags_not_supported()

@@ -12,7 +12,13 @@ from nanio.s3.checksums import ALGORITHMS
 from nanio.s3.model import ObjectMeta
 from nanio.s3.numbers import decimal
 from nanio.web.call import MAX_PART_NUMBER, S3Call, part_number
-from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
+from nanio.web.handlers.context import (
+    Context,
+    no_content,
+    refuse_canned_acl,
+    refuse_tags,
+    xml_response,
+)
 from nanio.web.handlers.object import (
     closed_on_error,
     copy_to_temp,
@@ -32,6 +38,7 @@ _OFFSET_DIGITS = 20
 
 def create_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
+    refuse_tags(call)
     content_type, stored, user_meta = s3headers.metadata_from_headers(call.headers)
     algorithm = (call.header("x-amz-checksum-algorithm") or "").lower()
     if algorithm and algorithm not in ALGORITHMS:

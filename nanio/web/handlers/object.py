@@ -17,7 +17,13 @@ from nanio.s3.model import ObjectMeta
 from nanio.storage import OpenObject, TempFile
 from nanio.storage.objects import Precondition
 from nanio.web.call import S3Call, part_number
-from nanio.web.handlers.context import Context, no_content, refuse_canned_acl, xml_response
+from nanio.web.handlers.context import (
+    Context,
+    no_content,
+    refuse_canned_acl,
+    refuse_tags,
+    xml_response,
+)
 from nanio.web.producers import FileProducer
 from nanio.web.sinks import ObjectSink, too_large
 
@@ -47,6 +53,7 @@ def _meta_from_request(call: S3Call) -> tuple[str | None, dict[str, str], dict[s
 
 async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
+    refuse_tags(call)
     content_type, stored, user_meta = _meta_from_request(call)
     assert isinstance(call.sink, ObjectSink)
     received = await call.sink.finish()
@@ -330,13 +337,21 @@ def _copy_range(ctx: Context, source: OpenObject, offset: int, length: int) -> t
     return temp, md5.hexdigest()
 
 
+def _directive(call: S3Call, what: str) -> str:
+    """COPY (the default) or REPLACE, from the ``x-amz-<what>-directive`` header."""
+    header = f"x-amz-{what}-directive"
+    value = (call.header(header) or "COPY").upper()
+    if value not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument(f"Unknown {what} directive.", ArgumentName=header)
+    return value
+
+
 async def copy_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     refuse_canned_acl(call)
-    directive = (call.header("x-amz-metadata-directive") or "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise errors.InvalidArgument(
-            "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive"
-        )
+    directive = _directive(call, "metadata")
+    if _directive(call, "tagging") == "REPLACE":
+        # COPY copies the source's tags, of which there are none.
+        refuse_tags(call)
     source_bucket, source_key, source = open_copy_source(ctx, call)
     with closed_on_error(source):
         if (source_bucket, source_key) == (call.bucket, call.key) and directive == "COPY":
