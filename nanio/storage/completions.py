@@ -99,7 +99,10 @@ def record(
 
 
 def find(root: StoreRoot, upload_id: str, bucket: str, key: str, digest: str) -> ObjectMeta | None:
-    """What completing ``upload_id`` made, if a Complete of this bucket, key and part list did."""
+    """What completing ``upload_id`` made, if a Complete of this bucket, key and part list did.
+
+    ``upload_id`` must have been checked to be of nanio's form: it names a file.
+    """
     completed_fd = _completed_dir(root)
     try:
         found = _read_record(completed_fd, upload_id + RECORD_SUFFIX)

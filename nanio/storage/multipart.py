@@ -600,6 +600,9 @@ def complete_upload(
     except NoSuchUpload:
         # Gone: completed already, perhaps (a retry, or a Complete that
         # waited for the lock), and then it gets that Complete's answer.
+        # Only an id of nanio's form names a record file.
+        if not valid_upload_id(upload_id):
+            raise
         done = completions.find(root, upload_id, bucket, key, digest)
         if done is None:
             raise
