@@ -70,6 +70,7 @@ class Operation(enum.Enum):
     GetObjectTagging = ("GetObjectTagging", Body.NONE)
     PutObjectTagging = ("PutObjectTagging", Body.XML)
     DeleteObjectTagging = ("DeleteObjectTagging", Body.NONE)
+    GetObjectAttributes = ("GetObjectAttributes", Body.NONE)
     CreateMultipartUpload = ("CreateMultipartUpload", Body.NONE)
     UploadPart = ("UploadPart", Body.OBJECT)
     UploadPartCopy = ("UploadPartCopy", Body.NONE)
@@ -110,7 +111,6 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
         "analytics",
-        "attributes",
         "cors",
         "encryption",
         "intelligent-tiering",
@@ -180,6 +180,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("GET", _O, _Op.GetObjectTagging, ("tagging",)),
     _rule("PUT", _O, _Op.PutObjectTagging, ("tagging",)),
     _rule("DELETE", _O, _Op.DeleteObjectTagging, ("tagging",)),
+    _rule("GET", _O, _Op.GetObjectAttributes, ("attributes",)),
     _rule("PUT", _O, _Op.CopyObject, (), "x-amz-copy-source"),
     _rule("PUT", _O, _Op.PutObject),
     _rule("GET", _O, _Op.ListParts, ("uploadId",)),

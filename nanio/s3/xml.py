@@ -29,7 +29,7 @@ No Twisted imports here, and no filesystem access.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -248,6 +248,74 @@ _EMPTY_TAGGING = f"{_DECLARATION}<Tagging{_XMLNS}><TagSet></TagSet></Tagging>".e
 def empty_tagging() -> bytes:
     """Render GetObjectTagging for an object without tags (nanio stores none)."""
     return _EMPTY_TAGGING
+
+
+#: Stored checksum algorithms -> their element in S3 documents.
+_CHECKSUM_ELEMENTS = {
+    "crc32": "ChecksumCRC32",
+    "crc32c": "ChecksumCRC32C",
+    "crc64nvme": "ChecksumCRC64NVME",
+    "sha1": "ChecksumSHA1",
+    "sha256": "ChecksumSHA256",
+}
+
+
+def object_attributes(
+    *,
+    wanted: Collection[str],
+    etag: str,
+    size: int,
+    checksums: Mapping[str, str],
+    part_sizes: Sequence[int],
+    part_number_marker: int,
+    max_parts: int,
+) -> bytes:
+    """Render GetObjectAttributes: the ``wanted`` attributes of an object.
+
+    ``part_sizes`` is empty for an object not made by a multipart upload
+    (it then has no ObjectParts); its parts are listed from after
+    ``part_number_marker``, ``max_parts`` at most.
+    """
+    rendered = [_DECLARATION, f"<GetObjectAttributesResponse{_XMLNS}>"]
+    if "ETag" in wanted:
+        rendered.append(f"<ETag>{escape(etag)}</ETag>")  # bare, unlike everywhere else
+    if "Checksum" in wanted and checksums:
+        rendered.append("<Checksum>")
+        composite = False
+        for algorithm, value in checksums.items():
+            element = _CHECKSUM_ELEMENTS.get(algorithm)
+            if element is not None:
+                rendered.append(f"<{element}>{escape(value)}</{element}>")
+                composite = composite or "-" in value  # "<checksum of checksums>-N"
+        rendered.append(
+            f"<ChecksumType>{'COMPOSITE' if composite else 'FULL_OBJECT'}</ChecksumType>"
+        )
+        rendered.append("</Checksum>")
+    if "ObjectParts" in wanted and part_sizes:
+        page = list(enumerate(part_sizes, start=1))[
+            part_number_marker : part_number_marker + max_parts
+        ]
+        truncated = part_number_marker + max_parts < len(part_sizes)
+        rendered.append(
+            f"<ObjectParts><PartsCount>{len(part_sizes)}</PartsCount>"
+            f"<PartNumberMarker>{part_number_marker}</PartNumberMarker>"
+        )
+        if truncated and page:
+            rendered.append(f"<NextPartNumberMarker>{page[-1][0]}</NextPartNumberMarker>")
+        rendered.append(
+            f"<MaxParts>{max_parts}</MaxParts><IsTruncated>{_bool(truncated)}</IsTruncated>"
+        )
+        rendered.extend(
+            f"<Part><PartNumber>{number}</PartNumber><Size>{part_size}</Size></Part>"
+            for number, part_size in page
+        )
+        rendered.append("</ObjectParts>")
+    if "StorageClass" in wanted:
+        rendered.append(f"<StorageClass>{_STANDARD}</StorageClass>")
+    if "ObjectSize" in wanted:
+        rendered.append(f"<ObjectSize>{size}</ObjectSize>")
+    rendered.append("</GetObjectAttributesResponse>")
+    return _document(rendered)
 
 
 def parse_tagging(body: bytes) -> list[tuple[str, str]]:

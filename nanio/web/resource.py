@@ -94,6 +94,7 @@ HANDLERS: dict[Operation, Handler] = {
     Operation.GetObjectTagging: tagging_handlers.get_object_tagging,
     Operation.PutObjectTagging: tagging_handlers.put_object_tagging,
     Operation.DeleteObjectTagging: tagging_handlers.delete_object_tagging,
+    Operation.GetObjectAttributes: object_handlers.get_object_attributes,
     Operation.CreateMultipartUpload: multipart_handlers.create_multipart_upload,
     Operation.UploadPart: multipart_handlers.upload_part,
     Operation.UploadPartCopy: multipart_handlers.upload_part_copy,

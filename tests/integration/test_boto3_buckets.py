@@ -396,7 +396,7 @@ def test_unsigned_request_is_access_denied(server: RunningServer, bucket: str) -
 NOT_IMPLEMENTED: dict[str, tuple[str, dict[str, str]]] = {
     "bucket-policy": ("get_bucket_policy", {}),
     "bucket-lifecycle": ("get_bucket_lifecycle_configuration", {}),
-    "object-attributes": ("get_object_attributes", {"Key": "k", "ObjectAttributes": ["ETag"]}),
+    "object-retention": ("get_object_retention", {"Key": "k"}),
     "bucket-acl-public-read": ("put_bucket_acl", {"ACL": "public-read"}),
     "object-acl-public-read": ("put_object_acl", {"Key": "k", "ACL": "public-read"}),
     "object-acl-public-read-write": ("put_object_acl", {"Key": "k", "ACL": "public-read-write"}),

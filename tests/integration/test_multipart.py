@@ -150,6 +150,53 @@ def test_two_completes_at_once_both_succeed(s3: Any, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(bodies)
 
 
+def test_object_attributes_describe_parts_size_and_etag(s3: Any, bucket: str) -> None:
+    """GetObjectAttributes: the bare ETag, the size and a paged list of the parts."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), b"tail"]
+    complete(s3, bucket, "k", upload_id, upload_parts(s3, bucket, "k", upload_id, bodies))
+    everything = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    got = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=everything, MaxParts=2)
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert got["ETag"] == multipart_etag(bodies).strip('"')
+    assert (got["ObjectSize"], got["StorageClass"]) == (10 * MiB + 4, "STANDARD")
+    assert got["LastModified"] == head["LastModified"]
+    parts = got["ObjectParts"]
+    assert (parts["TotalPartsCount"], parts["IsTruncated"], parts["NextPartNumberMarker"]) == (
+        3,
+        True,
+        2,
+    )
+    assert [(p["PartNumber"], p["Size"]) for p in parts["Parts"]] == [(1, 5 * MiB), (2, 5 * MiB)]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="k", ObjectAttributes=["ObjectParts"], PartNumberMarker=2
+    )["ObjectParts"]
+    assert [(p["PartNumber"], p["Size"]) for p in rest["Parts"]] == [(3, 4)]
+    # A checksum, when the SDK sent one, is the one HeadObject gives.
+    if "ChecksumCRC32" in head:
+        assert got["Checksum"]["ChecksumCRC32"] == head["ChecksumCRC32"]
+        assert got["Checksum"]["ChecksumType"] == "COMPOSITE"
+
+
+def test_object_attributes_of_a_plain_object_and_refusals(s3: Any, bucket: str) -> None:
+    """A single PUT has no parts; a missing key is NoSuchKey; an unknown attribute is refused."""
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"hello")
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="plain", ObjectAttributes=["ObjectParts", "ObjectSize", "ETag"]
+    )
+    assert (got["ObjectSize"], got["ETag"], "ObjectParts" in got) == (
+        5,
+        hashlib.md5(b"hello").hexdigest(),
+        False,
+    )
+    with pytest.raises(ClientError) as caught:
+        s3.get_object_attributes(Bucket=bucket, Key="nope", ObjectAttributes=["ETag"])
+    assert error_code(caught.value) == "NoSuchKey"
+    with pytest.raises(ClientError) as caught:
+        s3.get_object_attributes(Bucket=bucket, Key="plain", ObjectAttributes=["Colour"])
+    assert error_code(caught.value) == "InvalidArgument"
+
+
 def test_abort_removes_the_upload(s3: Any, bucket: str) -> None:
     """After AbortMultipartUpload, parts for that upload answer NoSuchUpload."""
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]

@@ -52,7 +52,8 @@ CASES = [
     # Not CopyObject: the tagging sub-resource names the operation.
     ("PUT", OBJ, {"tagging": ""}, {"x-amz-copy-source": ["/b/k"]}, Operation.PutObjectTagging),
     ("POST", OBJ, {"tagging": ""}, {}, None),
-    ("GET", OBJ, {"attributes": ""}, {}, Operation.Unsupported),
+    ("GET", OBJ, {"attributes": ""}, {}, Operation.GetObjectAttributes),
+    ("PUT", OBJ, {"attributes": ""}, {}, Operation.Unsupported),
     ("PUT", B, {"lifecycle": ""}, {}, Operation.Unsupported),
 ]
 

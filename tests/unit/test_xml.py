@@ -914,3 +914,65 @@ def test_parse_tagging_refuses_malformed_documents(body: bytes) -> None:
     """A document that is not a Tagging with a TagSet of whole tags is MalformedXML."""
     with pytest.raises(MalformedXML):
         xml.parse_tagging(body)
+
+
+def attributes(**overrides: Any) -> dict[str, Any]:
+    """GetObjectAttributes as botocore reads nanio's answer."""
+    fields: dict[str, Any] = {
+        "wanted": {"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"},
+        "etag": "0123456789abcdef0123456789abcdef-3",
+        "size": 12,
+        "checksums": {},
+        "part_sizes": (5, 5, 2),
+        "part_number_marker": 0,
+        "max_parts": 1000,
+    }
+    fields.update(overrides)
+    return parse("GetObjectAttributes", xml.object_attributes(**fields))
+
+
+def test_object_attributes_read_by_botocore() -> None:
+    """ETag (bare), size, storage class and the parts of a multipart object."""
+    parsed = attributes(checksums={"crc32": "AAAAAA==-3"})
+    assert (parsed["ETag"], parsed["ObjectSize"], parsed["StorageClass"]) == (
+        "0123456789abcdef0123456789abcdef-3",
+        12,
+        "STANDARD",
+    )
+    assert parsed["Checksum"] == {"ChecksumCRC32": "AAAAAA==-3", "ChecksumType": "COMPOSITE"}
+    parts = parsed["ObjectParts"]
+    assert (parts["TotalPartsCount"], parts["IsTruncated"], parts["PartNumberMarker"]) == (
+        3,
+        False,
+        0,
+    )
+    assert parts["Parts"] == [
+        {"PartNumber": 1, "Size": 5},
+        {"PartNumber": 2, "Size": 5},
+        {"PartNumber": 3, "Size": 2},
+    ]
+
+
+def test_object_attributes_page_through_parts() -> None:
+    """max-parts and part-number-marker page the part list, with the next marker."""
+    first = attributes(max_parts=2)["ObjectParts"]
+    assert (first["IsTruncated"], first["NextPartNumberMarker"], len(first["Parts"])) == (
+        True,
+        2,
+        2,
+    )
+    rest = attributes(max_parts=2, part_number_marker=2)["ObjectParts"]
+    assert (rest["IsTruncated"], rest["Parts"]) == (False, [{"PartNumber": 3, "Size": 2}])
+    assert "NextPartNumberMarker" not in rest
+
+
+def test_object_attributes_only_what_was_asked() -> None:
+    """Only the wanted attributes are sent; a whole-object checksum is FULL_OBJECT."""
+    parsed = attributes(
+        wanted={"Checksum", "ObjectSize"}, checksums={"sha256": "abc="}, part_sizes=()
+    )
+    assert parsed["Checksum"] == {"ChecksumSHA256": "abc=", "ChecksumType": "FULL_OBJECT"}
+    assert parsed["ObjectSize"] == 12
+    assert not {"ETag", "StorageClass", "ObjectParts"} & parsed.keys()
+    # An object not made of parts has no ObjectParts, and no checksum means no Checksum.
+    assert not {"ObjectParts", "Checksum"} & attributes(part_sizes=()).keys()

@@ -1,4 +1,4 @@
-"""Object operations: put, get, head, delete, copy and the ACL probes."""
+"""Object operations: put, get, head, attributes, delete, copy and the ACL probes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from nanio.s3.keys import validate_bucket_name, validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import OpenObject, TempFile
 from nanio.storage.objects import Precondition
-from nanio.web.call import S3Call, part_number
+from nanio.web.call import MAX_PART_NUMBER, S3Call, part_number
 from nanio.web.handlers.context import (
     Context,
     no_content,
@@ -24,6 +24,7 @@ from nanio.web.handlers.context import (
     refuse_tags,
     xml_response,
 )
+from nanio.web.handlers.service import parse_count
 from nanio.web.producers import FileProducer
 from nanio.web.sinks import ObjectSink, too_large
 
@@ -209,6 +210,42 @@ def head_object(ctx: Context, request: Any, call: S3Call) -> bytes:
     opened, _, _ = _open_for_read(ctx, request, call)
     opened.close()
     return b""
+
+
+#: What GetObjectAttributes may be asked for (x-amz-object-attributes).
+_OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+#: Parts listed per GetObjectAttributes answer at most (x-amz-max-parts), as ListParts.
+_MAX_PARTS_LISTED = 1000
+
+
+def get_object_attributes(ctx: Context, request: Any, call: S3Call) -> bytes:
+    listed = ",".join(call.headers.get("x-amz-object-attributes", []))
+    wanted = {name.strip() for name in listed.split(",")} - {""}
+    if not wanted or not wanted <= _OBJECT_ATTRIBUTES:
+        raise errors.InvalidArgument(
+            "Invalid attribute name specified.", ArgumentName="x-amz-object-attributes"
+        )
+    max_parts = parse_count(call.header("x-amz-max-parts"), "x-amz-max-parts", _MAX_PARTS_LISTED)
+    marker = parse_count(
+        call.header("x-amz-part-number-marker"),
+        "x-amz-part-number-marker",
+        MAX_PART_NUMBER,
+        default=0,
+    )
+    meta = ctx.store.head_object(call.bucket, call.key)
+    request.setHeader(
+        b"last-modified", s3headers.format_http_date(meta.last_modified).encode("ascii")
+    )
+    body = xml.object_attributes(
+        wanted=wanted,
+        etag=meta.etag,
+        size=meta.size,
+        checksums=meta.checksums,
+        part_sizes=meta.parts,
+        part_number_marker=marker,
+        max_parts=max_parts,
+    )
+    return xml_response(request, body)
 
 
 def delete_object(ctx: Context, request: Any, call: S3Call) -> bytes:

@@ -38,7 +38,11 @@ _INT32_DIGITS = digits_for(_INT32_MAX)
 
 def parse_max(call: S3Call, name: str, limit: int, default: int | None = None) -> int:
     """A max-keys style parameter: an integer from 0, capped at ``limit`` (its default)."""
-    raw = call.query.get(name)
+    return parse_count(call.query.get(name), name, limit, default)
+
+
+def parse_count(raw: str | None, name: str, limit: int, default: int | None = None) -> int:
+    """A count or marker sent as ``raw`` (a parameter or a header), as ``parse_max`` reads it."""
     if raw is None or raw == "":
         return limit if default is None else default
     value = decimal(raw, _INT32_DIGITS)
