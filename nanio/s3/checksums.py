@@ -1,5 +1,5 @@
 """
-S3's flexible checksums: the five algorithms, their incremental hashers, and
+S3's flexible checksums: the ten algorithms, their incremental hashers, and
 which checksum a PutObject/UploadPart request asks for.
 
 Owns what the ``x-amz-checksum-<algorithm>``, ``x-amz-sdk-checksum-algorithm``
@@ -9,10 +9,11 @@ header or in an aws-chunked trailer) against the bytes received.  It does not
 read bodies or decode aws-chunked framing (``nanio.s3.chunked`` does) and
 does not decide which operations accept checksums (the web layer does).
 
-CRC32C and CRC64NVME come from ``awscrt``, the AWS common runtime that
-botocore itself uses for them: a table-driven pure-Python CRC runs at a few
-MB/s, about a thousand times slower, which a multi-GiB upload cannot afford.
-This is the only nanio module that imports awscrt.
+CRC32C, CRC64NVME and the three XXHash variants come from ``awscrt``, the
+AWS common runtime that botocore itself uses for them: a table-driven
+pure-Python CRC runs at a few MB/s, about a thousand times slower, which a
+multi-GiB upload cannot afford.  The SHAs and MD5 come from hashlib.  This
+is the only nanio module that imports awscrt.
 
 Pure code: no Twisted, no filesystem.
 """
@@ -31,11 +32,34 @@ from awscrt import checksums as _crt  # type: ignore[import-untyped]
 
 from nanio.errors import BadDigest, InvalidRequest, MalformedTrailerError
 
-#: The algorithms S3 accepts, by the lower-case name its headers use.
-ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+#: The algorithms S3 accepts, by the lower-case name its headers use (the
+#: last five since April 2026).
+ALGORITHMS = (
+    "crc32",
+    "crc32c",
+    "crc64nvme",
+    "sha1",
+    "sha256",
+    "sha512",
+    "md5",
+    "xxhash64",
+    "xxhash3",
+    "xxhash128",
+)
 
 #: Size of each algorithm's binary digest; its base64 is what clients send.
-DIGEST_SIZE_BYTES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+DIGEST_SIZE_BYTES = {
+    "crc32": 4,
+    "crc32c": 4,
+    "crc64nvme": 8,
+    "sha1": 20,
+    "sha256": 32,
+    "sha512": 64,
+    "md5": 16,
+    "xxhash64": 8,
+    "xxhash3": 8,
+    "xxhash128": 16,
+}
 
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
 SDK_ALGORITHM_HEADER = "x-amz-sdk-checksum-algorithm"
@@ -139,13 +163,14 @@ class _Crc64Nvme:
 
 
 class _Hashlib:
-    """SHA-1 or SHA-256, through hashlib."""
+    """SHA-1, SHA-256, SHA-512 or MD5, through hashlib."""
 
     __slots__ = ("_hash", "algorithm")
 
     def __init__(self, algorithm: str) -> None:
         self.algorithm = algorithm
-        self._hash = hashlib.new(algorithm)
+        # An integrity check, not security: MD5 stays usable on FIPS systems.
+        self._hash = hashlib.new(algorithm, usedforsecurity=False)
 
     def update(self, data: bytes) -> None:
         """Feed the next bytes of the object."""
@@ -160,6 +185,37 @@ class _Hashlib:
         return base64.b64encode(self._hash.digest()).decode("ascii")
 
 
+#: awscrt's constructors of the XXHash variants S3 names.
+_XXHASHES = {
+    "xxhash64": _crt.XXHash.new_xxhash64,
+    "xxhash3": _crt.XXHash.new_xxhash3_64,
+    "xxhash128": _crt.XXHash.new_xxhash3_128,
+}
+
+
+class _XXHash:
+    """XXH64, XXH3-64 or XXH3-128, through awscrt (digests big-endian, as S3 sends them)."""
+
+    __slots__ = ("_hash", "algorithm")
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self._hash = _XXHASHES[algorithm]()
+
+    def update(self, data: bytes) -> None:
+        """Feed the next bytes of the object."""
+        # awscrt takes bytes only, not other buffers (a memoryview).
+        self._hash.update(data if type(data) is bytes else bytes(data))
+
+    def digest(self) -> bytes:
+        """Return the big-endian binary digest of everything fed so far."""
+        return bytes(self._hash.finalize())
+
+    def b64digest(self) -> str:
+        """Return the digest in base64, as S3 headers carry it."""
+        return base64.b64encode(self.digest()).decode("ascii")
+
+
 def new_checksum(algorithm: str) -> Checksum:
     """Return a fresh hasher for ``algorithm`` (one of ALGORITHMS)."""
     if algorithm == "crc32":
@@ -168,8 +224,10 @@ def new_checksum(algorithm: str) -> Checksum:
         return _Crc32c()
     if algorithm == "crc64nvme":
         return _Crc64Nvme()
-    if algorithm in ("sha1", "sha256"):
+    if algorithm in ("sha1", "sha256", "sha512", "md5"):
         return _Hashlib(algorithm)
+    if algorithm in _XXHASHES:
+        return _XXHash(algorithm)
     raise ValueError(f"unknown checksum algorithm {algorithm!r}")
 
 
@@ -255,7 +313,7 @@ def requested_checksums(headers: Mapping[str, list[str]]) -> ChecksumRequest:
     ``headers`` maps lower-case names to the values received.  Raises the
     ``InvalidRequest`` S3 answers for contradictory or malformed headers.
     """
-    # Only the five algorithm names count: x-amz-checksum-algorithm,
+    # Only the algorithm names count: x-amz-checksum-algorithm,
     # -type and -mode are other headers that share the prefix.
     value_algorithm: str | None = None
     value_text = ""

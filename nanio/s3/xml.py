@@ -257,6 +257,11 @@ _CHECKSUM_ELEMENTS = {
     "crc64nvme": "ChecksumCRC64NVME",
     "sha1": "ChecksumSHA1",
     "sha256": "ChecksumSHA256",
+    "sha512": "ChecksumSHA512",
+    "md5": "ChecksumMD5",
+    "xxhash64": "ChecksumXXHASH64",
+    "xxhash3": "ChecksumXXHASH3",
+    "xxhash128": "ChecksumXXHASH128",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -195,6 +196,38 @@ def test_object_attributes_of_a_plain_object_and_refusals(s3: Any, bucket: str) 
     with pytest.raises(ClientError) as caught:
         s3.get_object_attributes(Bucket=bucket, Key="plain", ObjectAttributes=["Colour"])
     assert error_code(caught.value) == "InvalidArgument"
+
+
+@pytest.mark.parametrize("algorithm", ["SHA512", "XXHASH128"])
+def test_parts_with_a_newer_checksum_make_a_composite_one(
+    client: Any, bucket: str, algorithm: str
+) -> None:
+    """Parts uploaded with SHA-512 or XXH3-128 (S3's 2026 algorithms) give a COMPOSITE checksum."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm=algorithm)[
+        "UploadId"
+    ]
+    bodies = [os.urandom(5 * MiB), b"tail"]
+    field = f"Checksum{algorithm}"
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        answer = client.upload_part(
+            Bucket=bucket,
+            Key="k",
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=algorithm,
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], field: answer[field]})
+    complete(client, bucket, "k", upload_id, parts)
+    head = client.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    digests = b"".join(base64.b64decode(part[field]) for part in parts)
+    if algorithm == "SHA512":
+        assert base64.b64decode(parts[1][field]) == hashlib.sha512(b"tail").digest()
+        composite = base64.b64encode(hashlib.sha512(digests).digest()).decode()
+        assert head[field] == f"{composite}-2"
+    assert head[field].endswith("-2")
+    assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(bodies)
 
 
 def test_abort_removes_the_upload(s3: Any, bucket: str) -> None:

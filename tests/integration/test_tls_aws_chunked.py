@@ -15,18 +15,20 @@ import hashlib
 import ipaddress
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.clients import error_code
 from tests.support.server import RunningServer, serve_command, start_server
 
 
@@ -107,7 +109,22 @@ def test_default_put_over_tls_stores_the_bytes(https_s3: Any, tls_server: Any) -
     assert "ContentEncoding" not in fetched
 
 
-@pytest.mark.parametrize("algorithm", ["CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+#: Each algorithm botocore computes, and an independent digest of the body where
+#: the standard library has one (the XXHashes are checked against botocore's
+#: own values and by the unit tests' known answers).
+ALGORITHMS: dict[str, Callable[[bytes], bytes] | None] = {
+    "CRC32C": None,
+    "CRC64NVME": None,
+    "SHA1": lambda body: hashlib.sha1(body).digest(),
+    "SHA256": lambda body: hashlib.sha256(body).digest(),
+    "SHA512": lambda body: hashlib.sha512(body).digest(),
+    "XXHASH64": None,
+    "XXHASH3": None,
+    "XXHASH128": None,
+}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_each_checksum_algorithm_round_trips_over_tls(https_s3: Any, algorithm: str) -> None:
     """A PUT asking for each flexible checksum gets it verified, stored and returned."""
     bucket = f"tls-{algorithm.lower()}"
@@ -116,4 +133,21 @@ def test_each_checksum_algorithm_round_trips_over_tls(https_s3: Any, algorithm: 
     put = https_s3.put_object(Bucket=bucket, Key="k", Body=body, ChecksumAlgorithm=algorithm)
     head = https_s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
     assert head[f"Checksum{algorithm}"] == put[f"Checksum{algorithm}"]
+    independent = ALGORITHMS[algorithm]
+    if independent is not None:
+        assert head[f"Checksum{algorithm}"] == base64.b64encode(independent(body)).decode()
     assert https_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == body
+
+
+def test_a_precomputed_md5_checksum_is_verified_and_kept(https_s3: Any) -> None:
+    """x-amz-checksum-md5 (S3 takes it precomputed only) is checked, stored and returned."""
+    https_s3.create_bucket(Bucket="tls-md5")
+    body = os.urandom(100_000)
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    https_s3.put_object(Bucket="tls-md5", Key="k", Body=body, ChecksumMD5=md5)
+    head = https_s3.head_object(Bucket="tls-md5", Key="k", ChecksumMode="ENABLED")
+    assert head["ChecksumMD5"] == md5
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    with pytest.raises(ClientError) as caught:
+        https_s3.put_object(Bucket="tls-md5", Key="bad", Body=body, ChecksumMD5=wrong)
+    assert error_code(caught.value) == "BadDigest"

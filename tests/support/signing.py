@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import email.utils
 import functools
+import hashlib
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec
@@ -27,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import boto3
 import botocore.auth
+from botocore import httpchecksum
 from botocore.auth import HmacV1Auth, HmacV1QueryAuth, S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest
 from botocore.config import Config
@@ -626,24 +628,43 @@ def unsigned_chunked_body(
     return b"".join(parts)
 
 
+class _Md5Checksum(httpchecksum.BaseChecksum):
+    """MD5 in botocore's checksum interface: botocore passes MD5 values through and has none."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5()
+
+    def update(self, chunk: bytes) -> None:
+        self._md5.update(chunk)
+
+    def digest(self) -> bytes:
+        return self._md5.digest()
+
+
+#: botocore's hasher of each flexible checksum algorithm (MD5: hashlib's, in its interface).
+BOTOCORE_CHECKSUMS: dict[str, Any] = {
+    "crc32": httpchecksum.Crc32Checksum,
+    "crc32c": httpchecksum.CrtCrc32cChecksum,
+    "crc64nvme": httpchecksum.CrtCrc64NvmeChecksum,
+    "sha1": httpchecksum.Sha1Checksum,
+    "sha256": httpchecksum.Sha256Checksum,
+    "sha512": httpchecksum.Sha512Checksum,
+    "md5": _Md5Checksum,
+    "xxhash64": httpchecksum.CrtXxhash64Checksum,
+    "xxhash3": httpchecksum.CrtXxhash3Checksum,
+    "xxhash128": httpchecksum.CrtXxhash128Checksum,
+}
+
+
 def botocore_chunked_body(
     data: bytes, algorithm: str | None = "crc32", chunk_size: int = 1024 * 1024
 ) -> bytes:
     """Encode ``data`` with botocore's own aws-chunked encoder and checksum trailer."""
     import io
 
-    from botocore import httpchecksum
-
-    checksum_classes: dict[str, Any] = {
-        "crc32": httpchecksum.Crc32Checksum,
-        "crc32c": httpchecksum.CrtCrc32cChecksum,
-        "crc64nvme": httpchecksum.CrtCrc64NvmeChecksum,
-        "sha1": httpchecksum.Sha1Checksum,
-        "sha256": httpchecksum.Sha256Checksum,
-    }
     wrapper = httpchecksum.AwsChunkedWrapper(
         io.BytesIO(data),
-        checksum_cls=checksum_classes[algorithm] if algorithm else None,
+        checksum_cls=BOTOCORE_CHECKSUMS[algorithm] if algorithm else None,
         checksum_name=f"x-amz-checksum-{algorithm}",
         chunk_size=chunk_size,
     )

@@ -12,12 +12,11 @@ import itertools
 import random
 
 import pytest
-from botocore import httpchecksum
 
 from nanio.errors import BadDigest, InvalidRequest, MalformedTrailerError
 from nanio.s3 import checksums
 from nanio.s3.checksums import NO_CHECKSUM, ChecksumRequest, requested_checksums
-from tests.support.signing import boto3_client, capture
+from tests.support.signing import BOTOCORE_CHECKSUMS, boto3_client, capture
 
 #: The standard CRC "check" input, and each algorithm's digest of it (hex).
 CHECK_INPUT = b"123456789"
@@ -27,15 +26,16 @@ CHECK_DIGESTS = {
     "crc64nvme": "ae8b14860a799888",
     "sha1": "f7c3bc1d808e04732adf679965ccc34ca7ae3441",
     "sha256": "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
+    "sha512": "d9e6762dd1c8eaf6d61b3c6192fc408d4d6d5f1176d0c29169bc24e71c3f274a"
+    "d27fcd5811b313d681f7e55ec02d73d499c95455b6b5bb503acf574fba8ffe85",
+    "md5": "25f9e794323b453885f5181f1b624d0b",
+    # XXH64, XXH3-64 and XXH3-128 with seed 0, in xxHash's canonical
+    # (big-endian) form, as the reference library's python-xxhash gives them.
+    "xxhash64": "8cb841db40e6ae83",
+    "xxhash3": "72dcb18b67a17dff",
+    "xxhash128": "33119477ede5dcd5e9716427681d5860",
 }
 
-BOTOCORE_CLASSES = {
-    "crc32": httpchecksum.Crc32Checksum,
-    "crc32c": httpchecksum.CrtCrc32cChecksum,
-    "crc64nvme": httpchecksum.CrtCrc64NvmeChecksum,
-    "sha1": httpchecksum.Sha1Checksum,
-    "sha256": httpchecksum.Sha256Checksum,
-}
 
 #: Reflected polynomials and widths of the two CRCs awscrt computes.
 REFERENCE_CRCS = {"crc32c": (0x82F63B78, 32), "crc64nvme": (0x9A6C9329AC4BC9B5, 64)}
@@ -96,7 +96,7 @@ def test_matches_botocore_on_random_splits(algorithm: str, seed: int) -> None:
     rng = random.Random(f"{algorithm}-{seed}")
     data = rng.randbytes(rng.randint(0, 300000))
     ours = checksums.new_checksum(algorithm)
-    theirs = BOTOCORE_CLASSES[algorithm]()
+    theirs = BOTOCORE_CHECKSUMS[algorithm]()
     for piece in random_pieces(data, rng):
         ours.update(piece)
         theirs.update(piece)
@@ -129,8 +129,8 @@ def test_empty_crc32_is_zero() -> None:
 
 def test_unknown_algorithm_is_a_value_error() -> None:
     """new_checksum refuses a name that is not an S3 algorithm."""
-    with pytest.raises(ValueError, match="md5"):
-        checksums.new_checksum("md5")
+    with pytest.raises(ValueError, match="blake2b"):
+        checksums.new_checksum("blake2b")
 
 
 # -- reading the request headers ----------------------------------------------------
