@@ -8,7 +8,7 @@ record would answer NoSuchUpload, so the client would report a failed
 upload for an object that is stored.  ``multipart.complete_upload`` leaves a
 record behind, before it removes the upload::
 
-    <root>/.nanio/completed/<upload-id>.json
+    <root>/.nanio/completed/<upload-id>.<bucket>.json
 
 It is the sidecar of the object made (``metadata.encode_sidecar``) plus the
 bucket, the key and a digest of the part list the client sent.  A Complete
@@ -27,21 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import time
 from collections.abc import Callable
 from typing import Any
 
 from nanio.s3.model import ObjectMeta
 from nanio.storage.atomic import write_small_temp
-from nanio.storage.layout import (
-    DIR_FLAGS,
-    FILE_READ_FLAGS,
-    INTERNAL_DIR,
-    StoreRoot,
-    make_dir,
-    open_if_present,
-)
+from nanio.storage.layout import DIR_FLAGS, INTERNAL_DIR, StoreRoot, make_dir, read_small_file
 from nanio.storage.metadata import Sidecar, decode_sidecar, encode_sidecar
 
 COMPLETED_DIR = "completed"
@@ -85,7 +77,7 @@ def record(
         try:
             os.rename(
                 temp.name,
-                upload_id + RECORD_SUFFIX,
+                _record_name(upload_id, bucket),
                 src_dir_fd=root.tmp_fd,
                 dst_dir_fd=completed_fd,
             )
@@ -105,7 +97,7 @@ def find(root: StoreRoot, upload_id: str, bucket: str, key: str, digest: str) ->
     """
     completed_fd = _completed_dir(root)
     try:
-        found = _read_record(completed_fd, upload_id + RECORD_SUFFIX)
+        found = _read_record(completed_fd, _record_name(upload_id, bucket))
     finally:
         os.close(completed_fd)
     if found is None:
@@ -119,40 +111,34 @@ def find(root: StoreRoot, upload_id: str, bucket: str, key: str, digest: str) ->
 def forget_old(root: StoreRoot, *, older_than_seconds: float = KEEP_SECONDS) -> int:
     """Remove the records of uploads completed longer ago than that; return the count."""
     cutoff_ns = time.time_ns() - int(older_than_seconds * 1e9)
-    return _forget(
-        root, lambda _fd, entry: entry.stat(follow_symlinks=False).st_mtime_ns < cutoff_ns
-    )
+    return _forget(root, lambda entry: entry.stat(follow_symlinks=False).st_mtime_ns < cutoff_ns)
 
 
 def forget_bucket(root: StoreRoot, bucket: str) -> int:
     """Remove the records of ``bucket``'s uploads (it was deleted); return the count."""
 
-    def of_bucket(completed_fd: int, entry: os.DirEntry[str]) -> bool:
-        found = _read_record(completed_fd, entry.name)
-        return found is not None and found[0].get("bucket") == bucket
+    # Named by the file name alone: an upload id has no dot, so the bucket
+    # is everything between the first dot and the suffix.
+    suffix = _record_name("", bucket)
+    return _forget(root, lambda entry: entry.name.partition(".")[2] == suffix[1:])
 
-    return _forget(root, of_bucket)
+
+def _record_name(upload_id: str, bucket: str) -> str:
+    """The file of a record: upload id and bucket, so a bucket's records go by name."""
+    return f"{upload_id}.{bucket}{RECORD_SUFFIX}"
 
 
 def _read_record(completed_fd: int, name: str) -> tuple[dict[str, Any], Sidecar] | None:
     """A record's fields and the sidecar in it; None if missing or not one nanio wrote."""
-    fd = open_if_present(completed_fd, name, FILE_READ_FLAGS)
-    if fd is None:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, RECORD_LIMIT_BYTES + 1)
-    finally:
-        os.close(fd)
-    sidecar = decode_sidecar(data) if len(data) <= RECORD_LIMIT_BYTES else None
-    if sidecar is None:
+    data = read_small_file(completed_fd, name, RECORD_LIMIT_BYTES)
+    sidecar = decode_sidecar(data) if data is not None else None
+    if data is None or sidecar is None:
         return None
     # decode_sidecar has checked that the data is one JSON object.
     return json.loads(data), sidecar
 
 
-def _forget(root: StoreRoot, chosen: Callable[[int, os.DirEntry[str]], bool]) -> int:
+def _forget(root: StoreRoot, chosen: Callable[[os.DirEntry[str]], bool]) -> int:
     """Remove the records ``chosen`` picks; return the count."""
     completed_fd = _completed_dir(root)
     removed = 0
@@ -162,9 +148,7 @@ def _forget(root: StoreRoot, chosen: Callable[[int, os.DirEntry[str]], bool]) ->
             with os.scandir(scan_fd) as entries:
                 for entry in entries:
                     try:
-                        if not entry.is_file(follow_symlinks=False) or not chosen(
-                            completed_fd, entry
-                        ):
+                        if not entry.is_file(follow_symlinks=False) or not chosen(entry):
                             continue
                         os.unlink(entry.name, dir_fd=completed_fd)
                     except FileNotFoundError:

@@ -333,6 +333,20 @@ def open_if_present(dir_fd: int, name: str | bytes, flags: int) -> int | None:
         return None
 
 
+def read_small_file(dir_fd: int, name: str, limit: int) -> bytes | None:
+    """The bytes of regular file ``name``; None if missing, not a file, or over ``limit`` bytes."""
+    fd = open_if_present(dir_fd, name, FILE_READ_FLAGS)
+    if fd is None:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    return data if len(data) <= limit else None
+
+
 def open_dirs_if_present(base_fd: int, names: Sequence[bytes]) -> int | None:
     """``open_dirs``, or None if a directory on the way is not there."""
     try:

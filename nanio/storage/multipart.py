@@ -6,7 +6,7 @@ Multipart uploads: their directories, parts, listings, completion and GC.
     <root>/.nanio/multipart/<upload-id>/init.json          who, where, what metadata
     <root>/.nanio/multipart/<upload-id>/parts/000001.bin   a part's bytes, as uploaded
     <root>/.nanio/multipart/<upload-id>/parts/000001.json  its ETag, size, time, checksums
-    <root>/.nanio/completed/<upload-id>.json               once completed: what it made
+    <root>/.nanio/completed/<upload-id>.<bucket>.json      once completed: what it made
 
 An upload id is 32 lower-case hex characters from ``secrets``: unguessable,
 URL-safe, and checked against that form before it is used, so an id never
@@ -87,6 +87,7 @@ from nanio.storage.layout import (
     new_temp_name,
     open_if_present,
     raise_unless_missing,
+    read_small_file,
 )
 from nanio.storage.locks import bucket_lock
 
@@ -197,16 +198,8 @@ def _dumps(doc: dict[str, Any]) -> bytes:
 
 def _read_json(dir_fd: int, name: str) -> dict[str, Any] | None:
     """The JSON object in file ``name``; None if missing, not a file or not JSON."""
-    fd = open_if_present(dir_fd, name, FILE_READ_FLAGS)
-    if fd is None:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, UPLOAD_JSON_LIMIT_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > UPLOAD_JSON_LIMIT_BYTES:
+    data = read_small_file(dir_fd, name, UPLOAD_JSON_LIMIT_BYTES)
+    if data is None:
         return None
     try:
         doc = json.loads(data)

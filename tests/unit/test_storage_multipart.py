@@ -372,8 +372,8 @@ def test_retry_after_the_bucket_was_made_again_is_no_such_upload(store: Store) -
 def test_an_id_not_of_nanios_form_never_names_a_record(store: Store) -> None:
     """A Complete with a path for an id is NoSuchUpload, even where a record-like file lies."""
     upload_id, parts, first = _completed(store)
-    record = Path(store.root) / ".nanio" / "completed" / f"{upload_id}.json"
-    (Path(store.root) / ".nanio" / "planted.json").write_bytes(record.read_bytes())
+    record = Path(store.root) / ".nanio" / "completed" / f"{upload_id}.bkt.json"
+    (Path(store.root) / ".nanio" / "planted.bkt.json").write_bytes(record.read_bytes())
     for hostile in ("../planted", upload_id.upper(), upload_id + "/", ""):
         with pytest.raises(NoSuchUpload):
             store.complete_multipart_upload("bkt", "obj", hostile, parts, min_part_size=SMALL)
@@ -386,7 +386,7 @@ def test_an_id_not_of_nanios_form_never_names_a_record(store: Store) -> None:
 def test_records_are_forgotten_after_a_day(store: Store) -> None:
     """The sweep keeps fresh records and drops old ones; then a retry is NoSuchUpload."""
     upload_id, parts, _ = _completed(store)
-    record = Path(store.root) / ".nanio" / "completed" / f"{upload_id}.json"
+    record = Path(store.root) / ".nanio" / "completed" / f"{upload_id}.bkt.json"
     assert store.forget_completed_uploads() == 0
     assert record.is_file()
     two_days_ago = time.time() - 2 * 86400
@@ -408,7 +408,7 @@ def test_a_refused_complete_leaves_no_record(store: Store) -> None:
 
     with pytest.raises(PreconditionFailed):
         store.complete_multipart_upload("bkt", "obj", upload_id, parts, precondition=refuse)
-    assert not (Path(store.root) / ".nanio" / "completed" / f"{upload_id}.json").exists()
+    assert not (Path(store.root) / ".nanio" / "completed" / f"{upload_id}.bkt.json").exists()
     assert store.complete_multipart_upload("bkt", "obj", upload_id, parts).size == 1
 
 

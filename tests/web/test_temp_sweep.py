@@ -64,7 +64,7 @@ def test_answers_of_completed_uploads_are_kept_a_day_by_the_sweep(tmp_path: Path
         parts = [(1, hashlib.md5(b"x").hexdigest())]
         store.commit_part("bkt", "k", upload_id, 1, temp, parts[0][1], {})
         first = store.complete_multipart_upload("bkt", "k", upload_id, parts)
-        record = data_dir / ".nanio" / "completed" / f"{upload_id}.json"
+        record = data_dir / ".nanio" / "completed" / f"{upload_id}.bkt.json"
         clock.advance(TEMP_SWEEP_SECONDS)
         assert store.complete_multipart_upload("bkt", "k", upload_id, parts) == first
         two_days_ago = time.time() - 2 * 86400
