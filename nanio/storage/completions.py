@@ -33,7 +33,7 @@ from typing import Any
 
 from nanio.s3.model import ObjectMeta
 from nanio.storage.atomic import write_small_temp
-from nanio.storage.layout import DIR_FLAGS, INTERNAL_DIR, StoreRoot, make_dir, read_small_file
+from nanio.storage.layout import DIR_FLAGS, StoreRoot, open_internal_dir, read_small_file
 from nanio.storage.metadata import Sidecar, decode_sidecar, encode_sidecar
 
 COMPLETED_DIR = "completed"
@@ -58,11 +58,7 @@ def _bare(etag: str) -> str:
 
 def _completed_dir(root: StoreRoot) -> int:
     """Open (creating if missing) ``.nanio/completed``; the caller closes it."""
-    internal = os.open(INTERNAL_DIR, DIR_FLAGS, dir_fd=root.fd)
-    try:
-        return make_dir(internal, COMPLETED_DIR)
-    finally:
-        os.close(internal)
+    return open_internal_dir(root.fd, COMPLETED_DIR)
 
 
 def record(

@@ -333,6 +333,15 @@ def open_if_present(dir_fd: int, name: str | bytes, flags: int) -> int | None:
         return None
 
 
+def open_internal_dir(root_fd: int, name: str) -> int:
+    """Open (creating if missing) ``.nanio/<name>`` of the store at ``root_fd``; caller closes."""
+    internal = os.open(INTERNAL_DIR, DIR_FLAGS, dir_fd=root_fd)
+    try:
+        return make_dir(internal, name)
+    finally:
+        os.close(internal)
+
+
 def read_small_file(dir_fd: int, name: str, limit: int) -> bytes | None:
     """The bytes of regular file ``name``; None if missing, not a file, or over ``limit`` bytes."""
     fd = open_if_present(dir_fd, name, FILE_READ_FLAGS)

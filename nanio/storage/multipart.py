@@ -80,12 +80,11 @@ from nanio.storage.layout import (
     DIR_FLAGS,
     DIR_MODE,
     FILE_READ_FLAGS,
-    INTERNAL_DIR,
     StoreRoot,
     close_all,
-    make_dir,
     new_temp_name,
     open_if_present,
+    open_internal_dir,
     raise_unless_missing,
     read_small_file,
 )
@@ -175,11 +174,7 @@ def _no_such_upload(upload_id: str) -> NoSuchUpload:
 
 def _uploads_dir(root: StoreRoot) -> int:
     """Open (creating if missing) ``.nanio/multipart``; the caller closes it."""
-    internal = os.open(INTERNAL_DIR, DIR_FLAGS, dir_fd=root.fd)
-    try:
-        return make_dir(internal, MULTIPART_DIR)
-    finally:
-        os.close(internal)
+    return open_internal_dir(root.fd, MULTIPART_DIR)
 
 
 def _part_stem(part_number: int) -> str:
