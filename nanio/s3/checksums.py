@@ -61,6 +61,15 @@ DIGEST_SIZE_BYTES = {
     "xxhash128": 16,
 }
 
+#: How a multipart object's checksum is made from its parts' (x-amz-checksum-type):
+#: a checksum of the part checksums, "<base64>-N"; or the checksum of the
+#: whole object, combined from the parts' CRCs without reading the bytes again.
+COMPOSITE = "COMPOSITE"
+FULL_OBJECT = "FULL_OBJECT"
+#: The algorithms whose values combine into a whole object's (the CRCs).
+FULL_OBJECT_ALGORITHMS = ("crc32", "crc32c", "crc64nvme")
+CHECKSUM_TYPE_HEADER = "x-amz-checksum-type"
+
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
 SDK_ALGORITHM_HEADER = "x-amz-sdk-checksum-algorithm"
 TRAILER_HEADER = "x-amz-trailer"
@@ -229,6 +238,55 @@ def new_checksum(algorithm: str) -> Checksum:
     if algorithm in _XXHASHES:
         return _XXHash(algorithm)
     raise ValueError(f"unknown checksum algorithm {algorithm!r}")
+
+
+def upload_checksum_type(algorithm: str | None, requested: str | None) -> str | None:
+    """The checksum type of a new multipart upload: InvalidRequest for a combination S3 refuses.
+
+    ``requested`` is the x-amz-checksum-type header (None: not sent).  Without
+    it, CRC64NVME uploads are FULL_OBJECT (S3 has no composite CRC64NVME) and
+    the others COMPOSITE; no algorithm, no type.
+    """
+    if algorithm is None:
+        if requested is not None:
+            raise InvalidRequest(
+                "The x-amz-checksum-type header can only be used "
+                "with the x-amz-checksum-algorithm header."
+            )
+        return None
+    if requested is None:
+        return FULL_OBJECT if algorithm == "crc64nvme" else COMPOSITE
+    checksum_type = requested.strip().upper()
+    if checksum_type == FULL_OBJECT and algorithm in FULL_OBJECT_ALGORITHMS:
+        return FULL_OBJECT
+    if checksum_type == COMPOSITE and algorithm != "crc64nvme":
+        return COMPOSITE
+    if checksum_type in (FULL_OBJECT, COMPOSITE):
+        raise InvalidRequest(
+            f"The {algorithm.upper()} checksum algorithm does not support "
+            f"the {checksum_type} checksum type."
+        )
+    raise InvalidRequest(f"Value for {CHECKSUM_TYPE_HEADER} header is invalid.")
+
+
+_COMBINERS = {
+    "crc32": _crt.combine_crc32,
+    "crc32c": _crt.combine_crc32c,
+    "crc64nvme": _crt.combine_crc64nvme,
+}
+
+
+def combine(algorithm: str, first: bytes, second: bytes, second_length: int) -> bytes:
+    """The CRC of two blocks of data one after the other, from each one's CRC (FULL_OBJECT)."""
+    combined = _COMBINERS[algorithm](
+        int.from_bytes(first, "big"), int.from_bytes(second, "big"), second_length
+    )
+    return int(combined).to_bytes(DIGEST_SIZE_BYTES[algorithm], "big")
+
+
+def checksum_type_of(value: str) -> str:
+    """The type of a stored checksum value: composite ones end in "-<parts>"."""
+    return COMPOSITE if "-" in value else FULL_OBJECT
 
 
 def decode_value(algorithm: str, value: str) -> bytes | None:

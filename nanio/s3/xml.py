@@ -37,6 +37,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
 from nanio.errors import InvalidArgument, MalformedXML
+from nanio.s3.checksums import checksum_type_of
 from nanio.s3.headers import format_iso8601
 from nanio.s3.model import BucketInfo, ListPage
 from nanio.s3.numbers import decimal, digits_for
@@ -265,6 +266,17 @@ _CHECKSUM_ELEMENTS = {
 }
 
 
+def _checksum_elements(checksums: Mapping[str, str]) -> list[str]:
+    """A stored checksum as S3 writes it in documents: its value, then its type."""
+    rendered = []
+    for algorithm, value in checksums.items():
+        element = _CHECKSUM_ELEMENTS.get(algorithm)
+        if element is not None:
+            rendered.append(f"<{element}>{escape(value)}</{element}>")
+            rendered.append(f"<ChecksumType>{checksum_type_of(value)}</ChecksumType>")
+    return rendered
+
+
 def object_attributes(
     *,
     wanted: Collection[str],
@@ -285,17 +297,7 @@ def object_attributes(
     if "ETag" in wanted:
         rendered.append(f"<ETag>{escape(etag)}</ETag>")  # bare, unlike everywhere else
     if "Checksum" in wanted and checksums:
-        rendered.append("<Checksum>")
-        composite = False
-        for algorithm, value in checksums.items():
-            element = _CHECKSUM_ELEMENTS.get(algorithm)
-            if element is not None:
-                rendered.append(f"<{element}>{escape(value)}</{element}>")
-                composite = composite or "-" in value  # "<checksum of checksums>-N"
-        rendered.append(
-            f"<ChecksumType>{'COMPOSITE' if composite else 'FULL_OBJECT'}</ChecksumType>"
-        )
-        rendered.append("</Checksum>")
+        rendered.extend(("<Checksum>", *_checksum_elements(checksums), "</Checksum>"))
     if "ObjectParts" in wanted and part_sizes:
         page = list(enumerate(part_sizes, start=1))[
             part_number_marker : part_number_marker + max_parts
@@ -681,8 +683,10 @@ def initiate_multipart_upload(bucket: str, key: str, upload_id: str) -> bytes:
     )
 
 
-def complete_multipart_upload(location: str, bucket: str, key: str, etag: str) -> bytes:
-    """Render CompleteMultipartUploadResult (ETag with quotes)."""
+def complete_multipart_upload(
+    location: str, bucket: str, key: str, etag: str, checksums: Mapping[str, str] | None = None
+) -> bytes:
+    """Render CompleteMultipartUploadResult (ETag with quotes; the object's checksum, if any)."""
     return _document(
         [
             _DECLARATION,
@@ -690,6 +694,7 @@ def complete_multipart_upload(location: str, bucket: str, key: str, etag: str) -
             f"<Location>{escape(location)}</Location>",
             f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>",
             f"<ETag>&quot;{escape(etag)}&quot;</ETag>",
+            *_checksum_elements(checksums or {}),
             "</CompleteMultipartUploadResult>",
         ]
     )

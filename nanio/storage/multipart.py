@@ -58,10 +58,12 @@ import secrets
 import shutil
 import stat
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nanio.errors import (
+    BadDigest,
     EntityTooLarge,
     EntityTooSmall,
     InternalError,
@@ -71,7 +73,14 @@ from nanio.errors import (
     MalformedXML,
     NoSuchUpload,
 )
-from nanio.s3.checksums import ALGORITHMS, decode_value, new_checksum
+from nanio.s3.checksums import (
+    ALGORITHMS,
+    COMPOSITE,
+    FULL_OBJECT,
+    combine,
+    decode_value,
+    new_checksum,
+)
 from nanio.s3.keys import validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import completions, objects
@@ -133,6 +142,9 @@ class UploadInfo:
     #: recorded): tells the bucket apart from one of the same name created
     #: after it was deleted.
     bucket_ino: int | None = None
+    #: How the object's checksum is made from the parts' (checksums.COMPOSITE
+    #: or FULL_OBJECT); None without a checksum algorithm.
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +251,13 @@ def _upload_from(upload_id: str, doc: dict[str, Any] | None) -> UploadInfo | Non
     bucket_ino = doc.get("bucket_ino")
     if type(bucket_ino) is not int:
         bucket_ino = None
-    return UploadInfo(upload_id, bucket, key, float(initiated), owner, meta, bucket_ino)
+    checksum_type = doc.get("checksum_type")
+    if algorithm is None or checksum_type not in (COMPOSITE, FULL_OBJECT):
+        # Uploads begun before nanio knew FULL_OBJECT were all COMPOSITE.
+        checksum_type = COMPOSITE if algorithm else None
+    return UploadInfo(
+        upload_id, bucket, key, float(initiated), owner, meta, bucket_ino, checksum_type
+    )
 
 
 # -- the lock on one upload -----------------------------------------------------
@@ -321,9 +339,18 @@ def _lock_upload(
 
 
 def create_upload(
-    root: StoreRoot, bucket: str, key: str, meta: ObjectMeta, owner: str | None
+    root: StoreRoot,
+    bucket: str,
+    key: str,
+    meta: ObjectMeta,
+    owner: str | None,
+    checksum_type: str | None = None,
 ) -> str:
-    """Start an upload of ``key``: NoSuchBucket, InvalidArgument; return its id."""
+    """Start an upload of ``key``: NoSuchBucket, InvalidArgument; return its id.
+
+    ``checksum_type`` is COMPOSITE or FULL_OBJECT when ``meta.checksums``
+    names an algorithm (``checksums.upload_checksum_type`` chooses it).
+    """
     validate_key(key)
     algorithm = next(iter(meta.checksums), None)
     if algorithm is not None and algorithm not in ALGORITHMS:
@@ -341,6 +368,7 @@ def create_upload(
         "headers": meta.headers,
         "user_metadata": meta.user_metadata,
         "checksum_algorithm": algorithm,
+        "checksum_type": checksum_type,
     }
     # Held shared so a concurrent delete_bucket either sees this upload when
     # it sweeps the bucket's uploads, or happened first (NoSuchBucket).
@@ -569,11 +597,14 @@ def complete_upload(
     min_part_size: int = MIN_PART_SIZE_BYTES,
     precondition: objects.Precondition | None = None,
     max_size: int | None = None,
+    sent_checksums: Mapping[str, str] | None = None,
 ) -> ObjectMeta:
     """Join the listed parts into the object ``key`` and end the upload; return its metadata.
 
-    EntityTooLarge, before anything is copied, when the parts add up to more
-    than ``max_size`` bytes (None: no limit).
+    Before anything is copied: EntityTooLarge when the parts add up to more
+    than ``max_size`` bytes (None: no limit), and BadDigest when
+    ``sent_checksums`` (the object checksums the client sent, by algorithm)
+    holds one of the upload's algorithm that its parts do not make.
     """
     if not parts:
         raise MalformedXML()
@@ -602,6 +633,8 @@ def complete_upload(
             total = sum(part.size for part in chosen)
             if max_size is not None and total > max_size:
                 raise EntityTooLarge(ProposedSize=str(total), MaxSizeAllowed=str(max_size))
+            checksums = _object_checksums(locked.info, chosen)
+            _check_sent(checksums, sent_checksums or {})
             temp = create_temp(root)
             try:
                 _join(parts_fd, chosen, temp)
@@ -619,7 +652,7 @@ def complete_upload(
             content_type=info.meta.content_type,
             headers=info.meta.headers,
             user_metadata=info.meta.user_metadata,
-            checksums=_composite_checksums(info.meta, chosen),
+            checksums=checksums,
             parts=tuple(part.size for part in chosen),
         )
         stored = objects.commit_object(root, bucket, key, temp, meta, precondition)
@@ -690,18 +723,41 @@ def _copy(src_fd: int, dst_fd: int, count: int, dst_offset: int) -> None:
         done += n
 
 
-def _composite_checksums(init: ObjectMeta, chosen: list[PartInfo]) -> dict[str, str]:
-    """The COMPOSITE checksum (checksum of the parts' checksums, ``-N``) when every part has one."""
-    algorithm = next(iter(init.checksums), None)
+def _object_checksums(info: UploadInfo, chosen: list[PartInfo]) -> dict[str, str]:
+    """The object's checksum, made from its parts' as the upload's type says; {} if one lacks it.
+
+    COMPOSITE: the checksum of the parts' checksums, "-N" appended.
+    FULL_OBJECT: the parts' CRCs combined into the whole object's CRC.
+    """
+    algorithm = next(iter(info.meta.checksums), None)
     if algorithm is None:
         return {}
-    hasher = new_checksum(algorithm)
+    digests = []
     for part in chosen:
         raw = decode_value(algorithm, part.checksums.get(algorithm, ""))
         if raw is None:
             return {}
+        digests.append(raw)
+    if info.checksum_type == FULL_OBJECT:
+        whole = digests[0]
+        for part, raw in zip(chosen[1:], digests[1:], strict=True):
+            whole = combine(algorithm, whole, raw, part.size)
+        return {algorithm: base64.b64encode(whole).decode("ascii")}
+    hasher = new_checksum(algorithm)
+    for raw in digests:
         hasher.update(raw)
     return {algorithm: f"{base64.b64encode(hasher.digest()).decode('ascii')}-{len(chosen)}"}
+
+
+def _check_sent(checksums: Mapping[str, str], sent: Mapping[str, str]) -> None:
+    """BadDigest if the client sent the object's checksum and the parts make another."""
+    for algorithm, ours in checksums.items():
+        theirs = sent.get(algorithm)
+        # A composite value may come with or without its "-N".
+        if theirs is not None and theirs.strip().partition("-")[0] != ours.partition("-")[0]:
+            raise BadDigest(
+                f"The {algorithm.upper()} you specified did not match the calculated checksum."
+            )
 
 
 # -- listing uploads --------------------------------------------------------------

@@ -19,6 +19,7 @@ No Twisted imports here.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import partial
 
 from nanio.s3.model import BucketInfo, ListPage, ObjectMeta
@@ -181,11 +182,20 @@ class Store(ClosesOnExit):
     # -- multipart uploads
 
     def create_multipart_upload(
-        self, bucket: str, key: str, meta: ObjectMeta, owner: str | None
+        self,
+        bucket: str,
+        key: str,
+        meta: ObjectMeta,
+        owner: str | None,
+        checksum_type: str | None = None,
     ) -> str:
-        """Start a multipart upload and return its id: NoSuchBucket, InvalidArgument."""
+        """Start a multipart upload and return its id: NoSuchBucket, InvalidArgument.
+
+        ``checksum_type``: how the object's checksum is made from the parts'
+        (COMPOSITE or FULL_OBJECT, when ``meta.checksums`` names an algorithm).
+        """
         try:
-            return multipart.create_upload(self._root, bucket, key, meta, owner)
+            return multipart.create_upload(self._root, bucket, key, meta, owner, checksum_type)
         except OSError as e:
             raise os_error(e) from e
 
@@ -278,11 +288,14 @@ class Store(ClosesOnExit):
         min_part_size: int = multipart.MIN_PART_SIZE_BYTES,
         precondition: objects.Precondition | None = None,
         max_size: int | None = None,
+        sent_checksums: Mapping[str, str] | None = None,
     ) -> ObjectMeta:
         """Join the listed parts into the object and end the upload; return its metadata.
 
         MalformedXML (no parts), InvalidPartOrder, InvalidPart, EntityTooSmall,
-        EntityTooLarge (the parts add up to more than ``max_size``),
+        EntityTooLarge (the parts add up to more than ``max_size``), BadDigest
+        (``sent_checksums``, by algorithm, holds an object checksum the parts
+        do not make),
         NoSuchUpload.  A Complete repeated after it succeeded (a client's
         retry) returns the first one's metadata again, for a day; with
         another part list it is NoSuchUpload.
@@ -297,6 +310,7 @@ class Store(ClosesOnExit):
                 min_part_size=min_part_size,
                 precondition=precondition,
                 max_size=max_size,
+                sent_checksums=sent_checksums,
             )
         except OSError as e:
             raise os_error(e) from e

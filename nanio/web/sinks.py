@@ -88,12 +88,18 @@ class BodyCheck:
         self._checksum = checksum.new_checksum()
 
     @classmethod
-    def for_headers(cls, headers: Mapping[str, list[str]], auth: AuthResult) -> BodyCheck:
-        """The checks a request's headers and signature ask for."""
+    def for_headers(
+        cls, headers: Mapping[str, list[str]], auth: AuthResult, *, flexible: bool = True
+    ) -> BodyCheck:
+        """The checks a request's headers and signature ask for.
+
+        ``flexible=False``: the x-amz-checksum-* headers are not the body's
+        (CompleteMultipartUpload's describe the object it makes).
+        """
         return cls(
             content_md5=_content_md5(headers),
             content_sha256=_payload_hash(auth),
-            checksum=requested_checksums(headers),
+            checksum=requested_checksums(headers) if flexible else NO_CHECKSUM,
         )
 
     def update(self, data: bytes) -> None:
@@ -130,19 +136,22 @@ class BufferSink:
         self._decoder = decoder
 
     @classmethod
-    def for_call(cls, headers: Mapping[str, list[str]], auth: AuthResult) -> BufferSink:
+    def for_call(
+        cls, headers: Mapping[str, list[str]], auth: AuthResult, *, flexible: bool = True
+    ) -> BufferSink:
         """A sink for an XML body, checking the integrity headers it carries.
 
         A body declared larger than the limit is refused here, before any of
         it is read (no ``100 Continue``); one sent without a length is cut
-        off by ``write`` as soon as it passes the limit.
+        off by ``write`` as soon as it passes the limit.  ``flexible``: as
+        ``BodyCheck.for_headers``.
         """
         decoder = decoder_for(auth)
         name = "content-length" if decoder is None else "x-amz-decoded-content-length"
         declared = _declared_length(headers, name)
         if declared is not None and declared > XML_BODY_LIMIT_BYTES:
             raise cls._too_big(XML_BODY_LIMIT_BYTES)
-        return cls(check=BodyCheck.for_headers(headers, auth), decoder=decoder)
+        return cls(check=BodyCheck.for_headers(headers, auth, flexible=flexible), decoder=decoder)
 
     @staticmethod
     def _too_big(limit: int) -> errors.MaxMessageLengthExceeded:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore import httpchecksum
 from botocore.exceptions import ClientError
 
 from tests.support.clients import error_code, run_aws, run_s3cmd, write_s3cmd_config
@@ -228,6 +230,82 @@ def test_parts_with_a_newer_checksum_make_a_composite_one(
         assert head[field] == f"{composite}-2"
     assert head[field].endswith("-2")
     assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(bodies)
+
+
+def test_a_full_object_checksum_is_verified_and_returned(client: Any, bucket: str) -> None:
+    """CRC32 FULL_OBJECT: Complete checks the whole-object CRC sent, and GET is verified by it."""
+    upload_id = client.create_multipart_upload(
+        Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), b"tail"]
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        answer = client.upload_part(
+            Bucket=bucket,
+            Key="k",
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    whole = base64.b64encode(zlib.crc32(b"".join(bodies)).to_bytes(4, "big")).decode()
+    wrong = base64.b64encode(zlib.crc32(b"other").to_bytes(4, "big")).decode()
+    with pytest.raises(ClientError) as caught:
+        client.complete_multipart_upload(
+            Bucket=bucket,
+            Key="k",
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            ChecksumCRC32=wrong,
+            ChecksumType="FULL_OBJECT",
+        )
+    assert error_code(caught.value) == "BadDigest"
+    done = client.complete_multipart_upload(
+        Bucket=bucket,
+        Key="k",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": parts},
+        ChecksumCRC32=whole,
+        ChecksumType="FULL_OBJECT",
+    )
+    assert (done["ChecksumCRC32"], done["ChecksumType"]) == (whole, "FULL_OBJECT")
+    # botocore checks a full-object CRC against the body it reads.
+    got = client.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert (got["ChecksumCRC32"], got["ChecksumType"]) == (whole, "FULL_OBJECT")
+    assert got["Body"].read() == b"".join(bodies)
+
+
+def test_crc64nvme_uploads_are_full_object(client: Any, bucket: str) -> None:
+    """CRC64NVME multipart uploads are FULL_OBJECT, as on S3; asking for COMPOSITE is refused."""
+    created = client.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC64NVME")
+    assert created["ChecksumType"] == "FULL_OBJECT"
+    upload_id = created["UploadId"]
+    bodies = [os.urandom(5 * MiB), b"tail"]
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        answer = client.upload_part(
+            Bucket=bucket,
+            Key="k",
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="CRC64NVME",
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    complete(client, bucket, "k", upload_id, parts)
+    reference = httpchecksum.CrtCrc64NvmeChecksum()
+    reference.update(b"".join(bodies))
+    head = client.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC64NVME"], head["ChecksumType"]) == (
+        reference.b64digest(),
+        "FULL_OBJECT",
+    )
+    with pytest.raises(ClientError) as caught:
+        client.create_multipart_upload(
+            Bucket=bucket, Key="k2", ChecksumAlgorithm="CRC64NVME", ChecksumType="COMPOSITE"
+        )
+    assert error_code(caught.value) == "InvalidRequest"
 
 
 def test_abort_removes_the_upload(s3: Any, bucket: str) -> None:

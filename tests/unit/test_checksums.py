@@ -362,3 +362,53 @@ def test_a_computed_only_checksum_is_stored_unchecked() -> None:
     assert checksum is not None
     checksum.update(CHECK_INPUT)
     assert wanted.verify(checksum) == {"crc64nvme": b64(CHECK_DIGESTS["crc64nvme"])}
+
+
+# -- multipart checksum types -------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", checksums.FULL_OBJECT_ALGORITHMS)
+@pytest.mark.parametrize("seed", range(3))
+def test_combined_crcs_are_the_crc_of_the_whole(algorithm: str, seed: int) -> None:
+    """Combining the CRCs of consecutive blocks gives the CRC of them all (FULL_OBJECT)."""
+    rng = random.Random(f"combine-{algorithm}-{seed}")
+    blocks = [rng.randbytes(rng.randint(0, 5000)) for _ in range(rng.randint(1, 6))]
+    whole = hashed(algorithm, blocks[0]).digest()
+    for block in blocks[1:]:
+        whole = checksums.combine(algorithm, whole, hashed(algorithm, block).digest(), len(block))
+    assert whole == hashed(algorithm, b"".join(blocks)).digest()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "requested", "expected"),
+    [
+        (None, None, None),
+        ("crc64nvme", None, "FULL_OBJECT"),  # S3 has no composite CRC64NVME
+        ("crc32", None, "COMPOSITE"),
+        ("sha256", None, "COMPOSITE"),
+        ("crc32", "FULL_OBJECT", "FULL_OBJECT"),
+        ("crc32c", "full_object", "FULL_OBJECT"),
+        ("crc64nvme", "FULL_OBJECT", "FULL_OBJECT"),
+        ("sha1", "COMPOSITE", "COMPOSITE"),
+    ],
+)
+def test_upload_checksum_type(
+    algorithm: str | None, requested: str | None, expected: str | None
+) -> None:
+    """The type a multipart upload gets from its algorithm and x-amz-checksum-type."""
+    assert checksums.upload_checksum_type(algorithm, requested) == expected
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "requested"),
+    [
+        ("sha256", "FULL_OBJECT"),
+        ("crc64nvme", "COMPOSITE"),
+        ("crc32", "PARTIAL"),
+        (None, "COMPOSITE"),
+    ],
+)
+def test_an_impossible_checksum_type_is_refused(algorithm: str | None, requested: str) -> None:
+    """SHA full-object, composite CRC64NVME, unknown types and a type alone: InvalidRequest."""
+    with pytest.raises(InvalidRequest):
+        checksums.upload_checksum_type(algorithm, requested)

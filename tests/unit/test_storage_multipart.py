@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import threading
 import time
+import zlib
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 from nanio.errors import (
+    BadDigest,
     EntityTooSmall,
     InvalidArgument,
     InvalidPart,
@@ -22,6 +25,7 @@ from nanio.errors import (
     NoSuchUpload,
     PreconditionFailed,
 )
+from nanio.s3.checksums import new_checksum
 from nanio.s3.model import ObjectMeta
 from nanio.storage import Store
 from tests.support.storage import read_object
@@ -410,6 +414,71 @@ def test_a_refused_complete_leaves_no_record(store: Store) -> None:
         store.complete_multipart_upload("bkt", "obj", upload_id, parts, precondition=refuse)
     assert not (Path(store.root) / ".nanio" / "completed" / f"{upload_id}.bkt.json").exists()
     assert store.complete_multipart_upload("bkt", "obj", upload_id, parts).size == 1
+
+
+def _upload_with_checksums(
+    store: Store, algorithm: str, checksum_type: str, pieces: list[bytes]
+) -> tuple[str, list[tuple[int, str]]]:
+    """An upload of "obj" whose parts carry ``algorithm`` checksums: (its id, the part list)."""
+    upload_id = store.create_multipart_upload(
+        "bkt", "obj", init_meta(checksums={algorithm: ""}), None, checksum_type=checksum_type
+    )
+    parts = []
+    for number, piece in enumerate(pieces, 1):
+        checksum = new_checksum(algorithm)
+        checksum.update(piece)
+        parts.append(
+            (
+                number,
+                upload_part(store, upload_id, number, piece, **{algorithm: checksum.b64digest()}),
+            )
+        )
+    return upload_id, parts
+
+
+def test_a_full_object_checksum_is_the_crc_of_the_whole_object(store: Store) -> None:
+    """FULL_OBJECT: the parts' CRC32s combine into zlib's CRC32 of the joined bytes."""
+    pieces = [b"first part ", b"second part ", b"third"]
+    upload_id, parts = _upload_with_checksums(store, "crc32", "FULL_OBJECT", pieces)
+    meta = store.complete_multipart_upload("bkt", "obj", upload_id, parts, min_part_size=SMALL)
+    whole = zlib.crc32(b"".join(pieces)).to_bytes(4, "big")
+    assert meta.checksums == {"crc32": base64.b64encode(whole).decode()}
+
+
+def test_a_composite_checksum_is_the_checksum_of_the_part_checksums(store: Store) -> None:
+    """COMPOSITE: SHA-256 of the parts' SHA-256 digests, then "-N"."""
+    pieces = [b"first part ", b"second"]
+    upload_id, parts = _upload_with_checksums(store, "sha256", "COMPOSITE", pieces)
+    meta = store.complete_multipart_upload("bkt", "obj", upload_id, parts, min_part_size=SMALL)
+    of_digests = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in pieces)).digest()
+    assert meta.checksums == {"sha256": f"{base64.b64encode(of_digests).decode()}-2"}
+
+
+def test_a_wrong_object_checksum_sent_with_complete_is_a_bad_digest(store: Store) -> None:
+    """The client's whole-object checksum is checked before the join; the upload survives."""
+    pieces = [b"abc", b"def"]
+    upload_id, parts = _upload_with_checksums(store, "crc32c", "FULL_OBJECT", pieces)
+    right = new_checksum("crc32c")
+    right.update(b"abcdef")
+    with pytest.raises(BadDigest):
+        store.complete_multipart_upload(
+            "bkt",
+            "obj",
+            upload_id,
+            parts,
+            min_part_size=SMALL,
+            sent_checksums={"crc32c": "AAAAAA=="},
+        )
+    assert store.list_parts("bkt", "obj", upload_id)[0]
+    meta = store.complete_multipart_upload(
+        "bkt",
+        "obj",
+        upload_id,
+        parts,
+        min_part_size=SMALL,
+        sent_checksums={"crc32c": right.b64digest()},
+    )
+    assert meta.checksums == {"crc32c": right.b64digest()}
 
 
 def test_skipped_parts_are_not_joined(store: Store) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
+
 from nanio.s3 import xml
 from tests.support.botocore_xml import AWKWARD_KEYS, EPOCH, ETAG, OWNER_ID, OWNER_NAME, WHEN, parse
 
@@ -98,6 +100,26 @@ def test_complete_parses_location_bucket_key_and_quoted_etag() -> None:
         "k",
         f'"{ETAG}-3"',
     )
+
+
+@pytest.mark.parametrize(
+    ("checksums", "expected"),
+    [
+        ({"crc32": "AAAAAA==-3"}, {"ChecksumCRC32": "AAAAAA==-3", "ChecksumType": "COMPOSITE"}),
+        (
+            {"crc64nvme": "AAAAAAAAAAA="},
+            {"ChecksumCRC64NVME": "AAAAAAAAAAA=", "ChecksumType": "FULL_OBJECT"},
+        ),
+        ({}, {}),
+    ],
+)
+def test_complete_carries_the_objects_checksum_and_its_type(
+    checksums: dict[str, str], expected: dict[str, str]
+) -> None:
+    """botocore reads the object's checksum and its type from the Complete result's body."""
+    body = xml.complete_multipart_upload("/bkt/k", "bkt", "k", f"{ETAG}-3", checksums)
+    parsed = parse("CompleteMultipartUpload", body)
+    assert {k: v for k, v in parsed.items() if k.startswith("Checksum")} == expected
 
 
 def test_complete_escapes_location_and_key() -> None:

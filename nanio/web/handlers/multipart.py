@@ -8,7 +8,12 @@ from typing import Any
 from nanio import errors
 from nanio.s3 import headers as s3headers
 from nanio.s3 import xml
-from nanio.s3.checksums import ALGORITHMS
+from nanio.s3.checksums import (
+    ALGORITHMS,
+    CHECKSUM_TYPE_HEADER,
+    HEADER_NAMES,
+    upload_checksum_type,
+)
 from nanio.s3.model import ObjectMeta
 from nanio.s3.numbers import decimal
 from nanio.web.call import MAX_PART_NUMBER, S3Call, part_number
@@ -43,6 +48,7 @@ def create_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
     algorithm = (call.header("x-amz-checksum-algorithm") or "").lower()
     if algorithm and algorithm not in ALGORITHMS:
         raise errors.InvalidRequest("Value for x-amz-checksum-algorithm header is invalid.")
+    checksum_type = upload_checksum_type(algorithm or None, call.header(CHECKSUM_TYPE_HEADER))
     meta = ObjectMeta(
         etag="",
         size=0,
@@ -54,10 +60,11 @@ def create_multipart_upload(ctx: Context, request: Any, call: S3Call) -> bytes:
         checksums={algorithm: ""} if algorithm else {},
     )
     upload_id = ctx.store.create_multipart_upload(
-        call.bucket, call.key, meta, owner=ctx.recorded_owner(call)
+        call.bucket, call.key, meta, owner=ctx.recorded_owner(call), checksum_type=checksum_type
     )
-    if algorithm:
+    if algorithm and checksum_type:
         request.setHeader(b"x-amz-checksum-algorithm", algorithm.upper().encode("ascii"))
+        request.setHeader(CHECKSUM_TYPE_HEADER.encode("ascii"), checksum_type.encode("ascii"))
     return xml_response(request, xml.initiate_multipart_upload(call.bucket, call.key, upload_id))
 
 
@@ -136,6 +143,11 @@ async def complete_multipart_upload(ctx: Context, request: Any, call: S3Call) ->
                 parts,
                 precondition=precondition,
                 max_size=ctx.settings.max_object_size,
+                sent_checksums={
+                    algorithm: value
+                    for algorithm, name in HEADER_NAMES.items()
+                    if (value := call.header(name)) is not None
+                },
             )
         )
     finally:
@@ -143,7 +155,8 @@ async def complete_multipart_upload(ctx: Context, request: Any, call: S3Call) ->
     location = call.location(call.key)
     set_checksum_headers(request, meta.checksums)
     document = xml_response(
-        request, xml.complete_multipart_upload(location, call.bucket, call.key, meta.etag)
+        request,
+        xml.complete_multipart_upload(location, call.bucket, call.key, meta.etag, meta.checksums),
     )
     return keepalive.rest_of(document)
 

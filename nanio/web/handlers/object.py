@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from nanio import errors
 from nanio.s3 import headers as s3headers
 from nanio.s3 import xml
+from nanio.s3.checksums import checksum_type_of
 from nanio.s3.keys import validate_bucket_name, validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import OpenObject, TempFile
@@ -78,9 +79,10 @@ async def put_object(ctx: Context, request: Any, call: S3Call) -> bytes:
 
 
 def set_checksum_headers(request: Any, checksums: dict[str, str]) -> None:
-    """Send stored flexible checksums as x-amz-checksum-<algorithm> headers."""
+    """Send stored flexible checksums as x-amz-checksum-<algorithm> headers, with their type."""
     for algorithm, value in checksums.items():
         request.setHeader(b"x-amz-checksum-" + algorithm.encode("ascii"), value.encode("ascii"))
+        request.setHeader(b"x-amz-checksum-type", checksum_type_of(value).encode("ascii"))
 
 
 def write_precondition(call: S3Call) -> Precondition | None:
