@@ -42,6 +42,25 @@ def upload_parts(
     ]
 
 
+def upload_checksummed_parts(
+    s3: Any, bucket: str, key: str, upload_id: str, bodies: list[bytes], algorithm: str
+) -> list[dict[str, Any]]:
+    """``upload_parts`` with ``algorithm`` checksums; each entry keeps the part's checksum."""
+    field = f"Checksum{algorithm}"
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        answer = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=algorithm,
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], field: answer[field]})
+    return parts
+
+
 def complete(
     s3: Any, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -210,17 +229,7 @@ def test_parts_with_a_newer_checksum_make_a_composite_one(
     ]
     bodies = [os.urandom(5 * MiB), b"tail"]
     field = f"Checksum{algorithm}"
-    parts = []
-    for number, body in enumerate(bodies, start=1):
-        answer = client.upload_part(
-            Bucket=bucket,
-            Key="k",
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm=algorithm,
-        )
-        parts.append({"PartNumber": number, "ETag": answer["ETag"], field: answer[field]})
+    parts = upload_checksummed_parts(client, bucket, "k", upload_id, bodies, algorithm)
     complete(client, bucket, "k", upload_id, parts)
     head = client.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
     digests = b"".join(base64.b64decode(part[field]) for part in parts)
@@ -238,37 +247,25 @@ def test_a_full_object_checksum_is_verified_and_returned(client: Any, bucket: st
         Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
     )["UploadId"]
     bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), b"tail"]
-    parts = []
-    for number, body in enumerate(bodies, start=1):
-        answer = client.upload_part(
-            Bucket=bucket,
-            Key="k",
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm="CRC32",
-        )
-        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    parts = upload_checksummed_parts(client, bucket, "k", upload_id, bodies, "CRC32")
     whole = base64.b64encode(zlib.crc32(b"".join(bodies)).to_bytes(4, "big")).decode()
     wrong = base64.b64encode(zlib.crc32(b"other").to_bytes(4, "big")).decode()
-    with pytest.raises(ClientError) as caught:
-        client.complete_multipart_upload(
+
+    def complete_with(crc32: str) -> dict[str, Any]:
+        answer: dict[str, Any] = client.complete_multipart_upload(
             Bucket=bucket,
             Key="k",
             UploadId=upload_id,
             MultipartUpload={"Parts": parts},
-            ChecksumCRC32=wrong,
+            ChecksumCRC32=crc32,
             ChecksumType="FULL_OBJECT",
         )
+        return answer
+
+    with pytest.raises(ClientError) as caught:
+        complete_with(wrong)
     assert error_code(caught.value) == "BadDigest"
-    done = client.complete_multipart_upload(
-        Bucket=bucket,
-        Key="k",
-        UploadId=upload_id,
-        MultipartUpload={"Parts": parts},
-        ChecksumCRC32=whole,
-        ChecksumType="FULL_OBJECT",
-    )
+    done = complete_with(whole)
     assert (done["ChecksumCRC32"], done["ChecksumType"]) == (whole, "FULL_OBJECT")
     # botocore checks a full-object CRC against the body it reads.
     got = client.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
@@ -282,17 +279,7 @@ def test_crc64nvme_uploads_are_full_object(client: Any, bucket: str) -> None:
     assert created["ChecksumType"] == "FULL_OBJECT"
     upload_id = created["UploadId"]
     bodies = [os.urandom(5 * MiB), b"tail"]
-    parts = []
-    for number, body in enumerate(bodies, start=1):
-        answer = client.upload_part(
-            Bucket=bucket,
-            Key="k",
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm="CRC64NVME",
-        )
-        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    parts = upload_checksummed_parts(client, bucket, "k", upload_id, bodies, "CRC64NVME")
     complete(client, bucket, "k", upload_id, parts)
     reference = httpchecksum.CrtCrc64NvmeChecksum()
     reference.update(b"".join(bodies))
