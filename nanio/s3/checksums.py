@@ -105,7 +105,20 @@ class Checksum(Protocol):
         """Return the digest in base64, as S3 headers carry it."""
 
 
-class _Crc32:
+class _Base64Digest:
+    """The base64 form of a hasher's ``digest()``, as S3 headers carry it."""
+
+    __slots__ = ()
+
+    def digest(self) -> bytes:
+        raise NotImplementedError
+
+    def b64digest(self) -> str:
+        """Return the digest in base64, as S3 headers carry it."""
+        return base64.b64encode(self.digest()).decode("ascii")
+
+
+class _Crc32(_Base64Digest):
     """CRC32 (the zlib/gzip polynomial)."""
 
     __slots__ = ("_crc",)
@@ -122,12 +135,8 @@ class _Crc32:
         """Return the big-endian binary digest of everything fed so far."""
         return self._crc.to_bytes(4, "big")
 
-    def b64digest(self) -> str:
-        """Return the digest in base64, as S3 headers carry it."""
-        return base64.b64encode(self.digest()).decode("ascii")
 
-
-class _Crc32c:
+class _Crc32c(_Base64Digest):
     """CRC32C (Castagnoli), through awscrt."""
 
     __slots__ = ("_crc",)
@@ -144,12 +153,8 @@ class _Crc32c:
         """Return the big-endian binary digest of everything fed so far."""
         return self._crc.to_bytes(4, "big")
 
-    def b64digest(self) -> str:
-        """Return the digest in base64, as S3 headers carry it."""
-        return base64.b64encode(self.digest()).decode("ascii")
 
-
-class _Crc64Nvme:
+class _Crc64Nvme(_Base64Digest):
     """CRC64/NVME, through awscrt."""
 
     __slots__ = ("_crc",)
@@ -166,12 +171,8 @@ class _Crc64Nvme:
         """Return the big-endian binary digest of everything fed so far."""
         return self._crc.to_bytes(8, "big")
 
-    def b64digest(self) -> str:
-        """Return the digest in base64, as S3 headers carry it."""
-        return base64.b64encode(self.digest()).decode("ascii")
 
-
-class _Hashlib:
+class _Hashlib(_Base64Digest):
     """SHA-1, SHA-256, SHA-512 or MD5, through hashlib."""
 
     __slots__ = ("_hash", "algorithm")
@@ -189,10 +190,6 @@ class _Hashlib:
         """Return the big-endian binary digest of everything fed so far."""
         return self._hash.digest()
 
-    def b64digest(self) -> str:
-        """Return the digest in base64, as S3 headers carry it."""
-        return base64.b64encode(self._hash.digest()).decode("ascii")
-
 
 #: awscrt's constructors of the XXHash variants S3 names.
 _XXHASHES = {
@@ -202,7 +199,7 @@ _XXHASHES = {
 }
 
 
-class _XXHash:
+class _XXHash(_Base64Digest):
     """XXH64, XXH3-64 or XXH3-128, through awscrt (digests big-endian, as S3 sends them)."""
 
     __slots__ = ("_hash", "algorithm")
@@ -219,10 +216,6 @@ class _XXHash:
     def digest(self) -> bytes:
         """Return the big-endian binary digest of everything fed so far."""
         return bytes(self._hash.finalize())
-
-    def b64digest(self) -> str:
-        """Return the digest in base64, as S3 headers carry it."""
-        return base64.b64encode(self.digest()).decode("ascii")
 
 
 def new_checksum(algorithm: str) -> Checksum:
@@ -282,6 +275,13 @@ def combine(algorithm: str, first: bytes, second: bytes, second_length: int) -> 
         int.from_bytes(first, "big"), int.from_bytes(second, "big"), second_length
     )
     return int(combined).to_bytes(DIGEST_SIZE_BYTES[algorithm], "big")
+
+
+def mismatch(algorithm: str) -> BadDigest:
+    """S3's answer when a checksum the client sent does not match the bytes'."""
+    return BadDigest(
+        f"The {algorithm.upper()} you specified did not match the calculated checksum."
+    )
 
 
 def checksum_type_of(value: str) -> str:
@@ -355,9 +355,7 @@ class ChecksumRequest:
                 raise MalformedTrailerError()
         digest = checksum.digest()
         if expected is not None and digest != expected:
-            raise BadDigest(
-                f"The {self.algorithm.upper()} you specified did not match the calculated checksum."
-            )
+            raise mismatch(self.algorithm)
         return {self.algorithm: base64.b64encode(digest).decode("ascii")}
 
 

@@ -63,7 +63,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from nanio.errors import (
-    BadDigest,
     EntityTooLarge,
     EntityTooSmall,
     InternalError,
@@ -79,6 +78,7 @@ from nanio.s3.checksums import (
     FULL_OBJECT,
     combine,
     decode_value,
+    mismatch,
     new_checksum,
 )
 from nanio.s3.keys import validate_key
@@ -746,7 +746,7 @@ def _object_checksums(info: UploadInfo, chosen: list[PartInfo]) -> dict[str, str
     hasher = new_checksum(algorithm)
     for raw in digests:
         hasher.update(raw)
-    return {algorithm: f"{base64.b64encode(hasher.digest()).decode('ascii')}-{len(chosen)}"}
+    return {algorithm: f"{hasher.b64digest()}-{len(chosen)}"}
 
 
 def _check_sent(checksums: Mapping[str, str], sent: Mapping[str, str]) -> None:
@@ -755,9 +755,7 @@ def _check_sent(checksums: Mapping[str, str], sent: Mapping[str, str]) -> None:
         theirs = sent.get(algorithm)
         # A composite value may come with or without its "-N".
         if theirs is not None and theirs.strip().partition("-")[0] != ours.partition("-")[0]:
-            raise BadDigest(
-                f"The {algorithm.upper()} you specified did not match the calculated checksum."
-            )
+            raise mismatch(algorithm)
 
 
 # -- listing uploads --------------------------------------------------------------
