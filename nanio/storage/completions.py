@@ -34,7 +34,7 @@ from typing import Any
 from nanio.s3.model import ObjectMeta
 from nanio.storage.atomic import write_small_temp
 from nanio.storage.layout import DIR_FLAGS, StoreRoot, open_internal_dir, read_small_file
-from nanio.storage.metadata import Sidecar, decode_sidecar, encode_sidecar
+from nanio.storage.metadata import Sidecar, sidecar_fields, sidecar_from_fields
 
 COMPLETED_DIR = "completed"
 RECORD_SUFFIX = ".json"
@@ -65,7 +65,7 @@ def record(
     root: StoreRoot, upload_id: str, bucket: str, key: str, digest: str, stored: ObjectMeta
 ) -> None:
     """Keep what completing ``upload_id`` made, for a retry of the same Complete."""
-    doc = json.loads(encode_sidecar(stored, mtime_ns=round(stored.last_modified * 1e9), ino=0))
+    doc = sidecar_fields(stored, mtime_ns=round(stored.last_modified * 1e9), ino=0)
     doc.update(bucket=bucket, key=key, parts_digest=digest)
     temp = write_small_temp(root, json.dumps(doc, separators=(",", ":")).encode("ascii"))
     try:
@@ -127,11 +127,14 @@ def _record_name(upload_id: str, bucket: str) -> str:
 def _read_record(completed_fd: int, name: str) -> tuple[dict[str, Any], Sidecar] | None:
     """A record's fields and the sidecar in it; None if missing or not one nanio wrote."""
     data = read_small_file(completed_fd, name, RECORD_LIMIT_BYTES)
-    sidecar = decode_sidecar(data) if data is not None else None
-    if data is None or sidecar is None:
+    if data is None:
         return None
-    # decode_sidecar has checked that the data is one JSON object.
-    return json.loads(data), sidecar
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    sidecar = sidecar_from_fields(doc)
+    return None if sidecar is None else (doc, sidecar)
 
 
 def _forget(root: StoreRoot, chosen: Callable[[os.DirEntry[str]], bool]) -> int:

@@ -84,6 +84,17 @@ class Sidecar:
 
 def encode_sidecar(meta: ObjectMeta, *, mtime_ns: int, ino: int) -> bytes:
     """The sidecar bytes for ``meta``, describing a file of its size stamped ``mtime_ns``."""
+    doc = sidecar_fields(meta, mtime_ns=mtime_ns, ino=ino)
+    try:
+        # Readable with `cat` when the values are proper text.
+        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate cannot be UTF-8; JSON escapes carry it intact.
+        return (json.dumps(doc, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def sidecar_fields(meta: ObjectMeta, *, mtime_ns: int, ino: int) -> dict[str, Any]:
+    """A sidecar as the JSON object ``encode_sidecar`` writes (others may add fields)."""
     doc: dict[str, Any] = {
         "format": SIDECAR_FORMAT,
         "etag": meta.etag,
@@ -101,12 +112,7 @@ def encode_sidecar(meta: ObjectMeta, *, mtime_ns: int, ino: int) -> bytes:
         doc["checksums"] = meta.checksums
     if meta.parts:
         doc["parts"] = list(meta.parts)
-    try:
-        # Readable with `cat` when the values are proper text.
-        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate cannot be UTF-8; JSON escapes carry it intact.
-        return (json.dumps(doc, separators=(",", ":")) + "\n").encode("ascii")
+    return doc
 
 
 def decode_sidecar(data: bytes) -> Sidecar | None:
@@ -115,6 +121,11 @@ def decode_sidecar(data: bytes) -> Sidecar | None:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         return None
+    return sidecar_from_fields(doc)
+
+
+def sidecar_from_fields(doc: object) -> Sidecar | None:
+    """The sidecar a decoded JSON value holds, or None if it is not one nanio could have written."""
     if type(doc) is not dict:
         return None
     etag = doc.get("etag")
