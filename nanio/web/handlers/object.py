@@ -16,6 +16,7 @@ from nanio.s3.checksums import checksum_type_of
 from nanio.s3.keys import validate_bucket_name, validate_key
 from nanio.s3.model import ObjectMeta
 from nanio.storage import OpenObject, TempFile
+from nanio.storage.multipart import MAX_PARTS_PER_PAGE
 from nanio.storage.objects import Precondition
 from nanio.web.call import MAX_PART_NUMBER, S3Call, part_number
 from nanio.web.handlers.context import (
@@ -216,8 +217,6 @@ def head_object(ctx: Context, request: Any, call: S3Call) -> bytes:
 
 #: What GetObjectAttributes may be asked for (x-amz-object-attributes).
 _OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
-#: Parts listed per GetObjectAttributes answer at most (x-amz-max-parts), as ListParts.
-_MAX_PARTS_LISTED = 1000
 
 
 def get_object_attributes(ctx: Context, request: Any, call: S3Call) -> bytes:
@@ -227,7 +226,8 @@ def get_object_attributes(ctx: Context, request: Any, call: S3Call) -> bytes:
         raise errors.InvalidArgument(
             "Invalid attribute name specified.", ArgumentName="x-amz-object-attributes"
         )
-    max_parts = parse_count(call.header("x-amz-max-parts"), "x-amz-max-parts", _MAX_PARTS_LISTED)
+    # At most as many parts as a ListParts page holds.
+    max_parts = parse_count(call.header("x-amz-max-parts"), "x-amz-max-parts", MAX_PARTS_PER_PAGE)
     marker = parse_count(
         call.header("x-amz-part-number-marker"),
         "x-amz-part-number-marker",
